@@ -1,0 +1,217 @@
+"""Decode PNG masks into index arrays, refusing anything that is not a valid mask.
+
+Accepted encodings: 8-bit mode P or L holding indices, and RGB or RGBA whose colours are
+exactly the official palette colours (alpha is ignored). Everything is checked against the
+header before a single pixel is decoded, so a forged 60000x60000 header costs nothing.
+
+Most masks are 8-bit P or L images whose rows carry no PNG filter (Pillow writes palette
+images that way). For those the decoder inflates the image data with zlib-ng and uses the
+result in place, which is several times faster than Pillow. Everything else goes through
+Pillow.
+"""
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
+from zlib_ng import zlib_ng
+
+from app.scoring.classes import LABEL_NAMES, PALETTE
+from app.scoring.errors import MaskFormatError
+
+SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+HEADER_BYTES: Final = 33
+"""Signature, IHDR length and type, 13 bytes of IHDR data and its CRC."""
+
+_COLOR_TYPES: Final = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
+_MAX_REPORTED_VALUES: Final = 12
+
+IndexArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    """The IHDR fields that decide how a PNG is decoded."""
+
+    width: int
+    height: int
+    bit_depth: int
+    color_type: int
+    interlaced: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Return (width, height), Pillow's order."""
+        return self.width, self.height
+
+    def describe(self) -> str:
+        """Return a short human description such as '8-bit palette'."""
+        kind = _COLOR_TYPES.get(self.color_type, f"colour type {self.color_type}")
+        return f"{self.bit_depth}-bit {kind}"
+
+
+def read_header(head: bytes) -> PngHeader:
+    """Parse the signature and IHDR from the first 33 bytes of a file."""
+    if not head.startswith(SIGNATURE):
+        raise MaskFormatError(f"not a PNG file ({_describe_magic(head)})")
+    if len(head) < HEADER_BYTES:
+        raise MaskFormatError("truncated PNG: the file ends inside its header")
+    length, kind = struct.unpack(">I4s", head[8:16])
+    if kind != b"IHDR" or length != 13:
+        raise MaskFormatError("corrupt PNG: the first chunk is not a valid IHDR")
+    width, height, bit_depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    if width == 0 or height == 0:
+        raise MaskFormatError(f"PNG header declares an empty image ({width}x{height})")
+    return PngHeader(width, height, bit_depth, color_type, interlace != 0)
+
+
+def decode_mask(
+    data: bytes, *, expected_size: tuple[int, int] | None = None, max_value: int = 3
+) -> IndexArray:
+    """Decode a mask PNG to an (H, W) uint8 index array with values in 0..max_value."""
+    header = read_header(data[:HEADER_BYTES])
+    if expected_size is not None and header.size != expected_size:
+        width, height = expected_size
+        raise MaskFormatError(
+            f"size {header.width}x{header.height}, expected {width}x{height} "
+            "(the prediction must have the size of its image)"
+        )
+    image_data = _verified_image_data(data)
+    array = _decode_unfiltered(header, image_data)
+    if array is None:
+        array = _decode_with_pillow(data, header)
+    _check_values(array, max_value)
+    return array
+
+
+def _verified_image_data(data: bytes) -> bytes:
+    """Walk the chunks, verify every CRC and the IEND marker, return the joined IDAT data."""
+    view = memoryview(data)
+    offset = len(SIGNATURE)
+    idat: list[memoryview] = []
+    while True:
+        if offset + 8 > len(data):
+            raise MaskFormatError("truncated PNG: the file ends before its IEND chunk")
+        length, kind = struct.unpack(">I4s", view[offset : offset + 8])
+        end = offset + 12 + length
+        if end > len(data):
+            raise MaskFormatError(f"truncated PNG: the {_chunk_name(kind)} chunk is cut short")
+        body = view[offset + 4 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", view[offset + 8 + length : end])
+        if zlib_ng.crc32(body) != crc:
+            raise MaskFormatError(f"corrupt PNG: CRC mismatch in the {_chunk_name(kind)} chunk")
+        if kind == b"IDAT":
+            idat.append(body[4:])
+        elif kind == b"IEND":
+            break
+        offset = end
+    if not idat:
+        raise MaskFormatError("corrupt PNG: no image data (IDAT) chunk")
+    return b"".join(idat)
+
+
+def _decode_unfiltered(header: PngHeader, image_data: bytes) -> IndexArray | None:
+    """Decode an 8-bit, single-channel, non-interlaced PNG whose rows are all unfiltered.
+
+    Returns None when the image does not qualify, and Pillow decodes it instead.
+    """
+    if header.bit_depth != 8 or header.color_type not in (0, 3) or header.interlaced:
+        return None
+    stride = header.width + 1
+    expected = stride * header.height
+    inflater = zlib_ng.decompressobj()
+    try:
+        raw = inflater.decompress(image_data, expected + 1)
+    except zlib_ng.error as error:
+        raise MaskFormatError(f"corrupt PNG: image data does not inflate ({error})") from None
+    if len(raw) != expected or not inflater.eof:
+        raise MaskFormatError(
+            f"corrupt PNG: image data holds {len(raw)} bytes, expected {expected} "
+            f"for {header.width}x{header.height}"
+        )
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(header.height, stride)
+    if rows[:, 0].any():
+        return None
+    return rows[:, 1:]
+
+
+def _decode_with_pillow(data: bytes, header: PngHeader) -> IndexArray:
+    """Decode any other PNG with Pillow, mapping palette colours for RGB and RGBA."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+                image.load()
+                mode = image.mode
+                if mode in ("P", "L"):
+                    return np.asarray(image, dtype=np.uint8)
+                if mode in ("RGB", "RGBA"):
+                    return _indices_from_colours(np.asarray(image.convert("RGB")))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise MaskFormatError(f"cannot decode PNG ({error})") from None
+    except Image.DecompressionBombError:
+        raise MaskFormatError("PNG declares too many pixels to decode") from None
+    raise MaskFormatError(
+        f"unsupported image mode {mode} ({header.describe()}); save an 8-bit P or L image "
+        "of class indices, or RGB in the official palette colours"
+    )
+
+
+def _indices_from_colours(rgb: npt.NDArray[np.uint8]) -> IndexArray:
+    """Map official palette colours to indices; any other colour is an error."""
+    packed = (
+        (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    )
+    indices = np.full(packed.shape, 255, dtype=np.uint8)
+    for index, (red, green, blue) in PALETTE.items():
+        indices[packed == (red << 16 | green << 8 | blue)] = index
+    unknown = indices == 255
+    if unknown.any():
+        colours = np.unique(packed[unknown])
+        shown = ", ".join(
+            f"({c >> 16}, {c >> 8 & 255}, {c & 255})" for c in colours[:_MAX_REPORTED_VALUES]
+        )
+        more = f" and {len(colours) - _MAX_REPORTED_VALUES} more" if len(colours) > 12 else ""
+        raise MaskFormatError(
+            f"{int(unknown.sum())} pixels have colours outside the official palette: "
+            f"{shown}{more}; expected {_palette_legend()}"
+        )
+    return indices
+
+
+def _check_values(array: IndexArray, max_value: int) -> None:
+    """Refuse index values above max_value, listing the values found."""
+    if int(array.max()) <= max_value:
+        return
+    values = np.unique(array)
+    shown = ", ".join(str(v) for v in values[:_MAX_REPORTED_VALUES])
+    more = f" and {len(values) - _MAX_REPORTED_VALUES} more" if len(values) > 12 else ""
+    legend = ", ".join(f"{index} {name}" for index, name in enumerate(LABEL_NAMES))
+    raise MaskFormatError(
+        f"values found: {shown}{more}; expected class indices 0..{max_value} ({legend})"
+    )
+
+
+def _palette_legend() -> str:
+    return ", ".join(f"{LABEL_NAMES[index]} {colour}" for index, colour in PALETTE.items())
+
+
+def _chunk_name(kind: bytes) -> str:
+    return kind.decode("latin-1") if kind.isalpha() else repr(kind)
+
+
+def _describe_magic(head: bytes) -> str:
+    if head.startswith(b"PK"):
+        return "it is a zip archive"
+    if head[:3] == b"\xff\xd8\xff":
+        return "it is a JPEG"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "it is a TIFF"
+    if not head:
+        return "the file is empty"
+    return f"starts with {head[:8]!r}"

@@ -1,0 +1,91 @@
+"""Builders for masks, ground-truth folders and submission archives used across tests."""
+
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from app.scoring.classes import BACKGROUND_MASK_PALETTE, PALETTE, flat_palette
+
+Mask = npt.NDArray[np.uint8]
+
+
+def png_bytes(indices: Mask, mode: str = "P", **save_options: object) -> bytes:
+    """Encode an index array as a PNG: P (official palette), L, RGB or RGBA colours."""
+    if mode in ("RGB", "RGBA"):
+        colours = np.zeros((*indices.shape, 3), dtype=np.uint8)
+        for index, colour in PALETTE.items():
+            colours[indices == index] = colour
+        image = Image.fromarray(colours, "RGB").convert(mode)
+    else:
+        image = Image.fromarray(indices, "L")
+        if mode == "P":
+            image = image.convert("P")
+            image.putpalette(flat_palette())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **save_options)
+    return buffer.getvalue()
+
+
+def background_png_bytes(background: Mask) -> bytes:
+    """Encode a background mask the official way: mode P, 1 = background."""
+    image = Image.fromarray(background, "L").convert("P")
+    flat = [channel for colour in BACKGROUND_MASK_PALETTE for channel in colour]
+    image.putpalette(flat + [0] * (768 - len(flat)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def random_mask(rng: np.random.Generator, height: int, width: int) -> Mask:
+    """Return a blocky random ground-truth mask with values 0..3."""
+    coarse = rng.integers(0, 4, size=(max(1, height // 8) + 1, max(1, width // 8) + 1))
+    mask = np.kron(coarse, np.ones((8, 8), dtype=np.int64))[:height, :width]
+    return mask.astype(np.uint8)
+
+
+def write_ground_truth(root: Path, masks: Mapping[str, Mask]) -> Path:
+    """Write masks in the official layout, background mask = (mask == 3)."""
+    (root / "mask").mkdir(parents=True)
+    (root / "background-mask").mkdir()
+    for name, mask in masks.items():
+        (root / "mask" / name).write_bytes(png_bytes(mask))
+        background = (mask == 3).astype(np.uint8)
+        (root / "background-mask" / name).write_bytes(background_png_bytes(background))
+    return root
+
+
+def zip_bytes(
+    entries: Mapping[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED
+) -> bytes:
+    """Return a zip archive holding `entries` (name -> content)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def write_zip(path: Path, entries: Mapping[str, bytes]) -> Path:
+    """Write a zip of `entries` to path and return it."""
+    path.write_bytes(zip_bytes(entries))
+    return path
+
+
+def forged_png_header(width: int, height: int) -> bytes:
+    """Return a tiny, CRC-correct PNG whose header declares width x height."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

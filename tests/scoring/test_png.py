@@ -1,0 +1,136 @@
+"""Mask decoding: every accepted encoding, and a clear refusal for everything else."""
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.scoring.errors import MaskFormatError
+from app.scoring.png import decode_mask, read_header
+from tests.factories import forged_png_header, png_bytes, random_mask
+
+
+@pytest.fixture
+def mask() -> np.ndarray:
+    return random_mask(np.random.default_rng(1), 37, 53)
+
+
+@pytest.mark.parametrize("mode", ["P", "L", "RGB", "RGBA"])
+def test_accepted_encodings_decode_to_the_same_indices(mask, mode):
+    decoded = decode_mask(png_bytes(mask, mode), expected_size=(53, 37))
+    assert np.array_equal(decoded, mask)
+
+
+def test_adaptively_filtered_grayscale_decodes_like_pillow():
+    rng = np.random.default_rng(5)
+    mask = rng.integers(0, 4, size=(40, 70), dtype=np.uint8)
+    data = png_bytes(mask, "L")
+    assert np.array_equal(decode_mask(data), np.asarray(Image.open(io.BytesIO(data))))
+
+
+def test_low_bit_depth_palette_is_read_as_indices(mask):
+    buffer = io.BytesIO()
+    Image.fromarray(mask, "L").convert("P").save(buffer, format="PNG", bits=2)
+    assert read_header(buffer.getvalue()[:33]).bit_depth == 2
+    assert np.array_equal(decode_mask(buffer.getvalue()), mask)
+
+
+def test_palette_indices_win_over_palette_colours(mask):
+    image = Image.fromarray(mask, "L").convert("P")
+    image.putpalette([9, 9, 9] * 256)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    assert np.array_equal(decode_mask(buffer.getvalue()), mask)
+
+
+def test_values_above_three_are_refused_with_the_values_found(mask):
+    bad = mask.copy()
+    bad[0, 0] = 255
+    bad[1, 1] = 7
+    with pytest.raises(MaskFormatError, match=r"values found: 0, 1, 2, 3, 7, 255"):
+        decode_mask(png_bytes(bad, "L"))
+
+
+def test_unknown_colours_are_refused_with_the_colours_found(mask):
+    colours = np.full((*mask.shape, 3), 255, dtype=np.uint8)
+    colours[0, 0] = (1, 2, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(colours, "RGB").save(buffer, format="PNG")
+    with pytest.raises(MaskFormatError, match=r"1 pixels have colours .*\(1, 2, 3\)"):
+        decode_mask(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("mode", "array"),
+    [
+        ("I;16", np.zeros((4, 4), dtype=np.uint16)),
+        ("LA", np.zeros((4, 4, 2), dtype=np.uint8)),
+        ("1", np.zeros((4, 4), dtype=bool)),
+    ],
+)
+def test_unsupported_modes_are_named(mode, array):
+    buffer = io.BytesIO()
+    image = Image.fromarray(array)
+    assert image.mode == mode
+    image.save(buffer, format="PNG")
+    with pytest.raises(MaskFormatError, match=f"unsupported image mode {mode}"):
+        decode_mask(buffer.getvalue())
+
+
+def test_wrong_size_names_both_sizes(mask):
+    with pytest.raises(MaskFormatError, match=r"size 53x37, expected 60x37"):
+        decode_mask(png_bytes(mask), expected_size=(60, 37))
+
+
+def test_dimension_bomb_is_refused_from_the_header():
+    with pytest.raises(MaskFormatError, match=r"size 60000x60000, expected 500x400"):
+        decode_mask(forged_png_header(60000, 60000), expected_size=(500, 400))
+
+
+def test_forged_header_without_matching_data_is_corrupt():
+    with pytest.raises(MaskFormatError, match="image data holds 1024 bytes"):
+        decode_mask(forged_png_header(300, 300))
+
+
+def test_jpeg_is_not_a_png():
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8)).save(buffer, format="JPEG")
+    with pytest.raises(MaskFormatError, match="not a PNG file .*JPEG"):
+        decode_mask(buffer.getvalue())
+
+
+def test_empty_file_is_not_a_png():
+    with pytest.raises(MaskFormatError, match="empty"):
+        decode_mask(b"")
+
+
+@pytest.mark.parametrize("keep", [20, 40, -30, -5])
+def test_truncated_png_is_refused(mask, keep):
+    with pytest.raises(MaskFormatError, match="truncated|corrupt"):
+        decode_mask(png_bytes(mask)[:keep])
+
+
+@pytest.mark.parametrize("mode", ["P", "L"])
+def test_bad_crc_in_image_data_is_refused(mask, mode):
+    data = bytearray(png_bytes(mask, mode))
+    start = data.index(b"IDAT") + 4
+    data[start + 5] ^= 0xFF
+    with pytest.raises(MaskFormatError, match="CRC mismatch in the IDAT chunk"):
+        decode_mask(bytes(data))
+
+
+def test_valid_crc_but_broken_deflate_stream_is_refused(mask):
+    data = forged_png_header(53, 37)
+    body = b"IDAT" + b"not deflate data"
+    chunk = len(body[4:]).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    start = data.index(b"IDAT") - 4
+    end = data.index(b"IEND") - 4
+    with pytest.raises(MaskFormatError, match="does not inflate"):
+        decode_mask(data[:start] + chunk + data[end:])
+
+
+def test_zero_sized_header_is_refused():
+    with pytest.raises(MaskFormatError, match="empty image"):
+        decode_mask(forged_png_header(0, 5))
