@@ -36,7 +36,7 @@ test: lint
 	$(BIN)/pytest -n 2
 
 bench: install
-	$(BIN)/python -m benchmarks.scoring --write docs/performance.md
+	$(BIN)/python -m benchmarks.scoring --write docs/performance.md $(BENCH_ARGS)
 
 # Regenerate the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:

@@ -62,7 +62,7 @@ def score(
     ] = None,
 ) -> None:
     """Score a submission with the organizers' pooled mIoU."""
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)
     try:
         result = score_path(_open_ground_truth(gt_dir), submission, threads=threads)
     except GroundTruthError as error:

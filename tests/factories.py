@@ -59,9 +59,7 @@ def write_ground_truth(root: Path, masks: Mapping[str, Mask]) -> Path:
     return root
 
 
-def zip_bytes(
-    entries: Mapping[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED
-) -> bytes:
+def zip_bytes(entries: Mapping[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     """Return a zip archive holding `entries` (name -> content)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:

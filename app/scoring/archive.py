@@ -437,9 +437,8 @@ def _check_declared_sizes(
                 f"declares {member.size:,} bytes uncompressed; at most {cap:,} are accepted "
                 f"for image {image}",
             )
-        elif (
-            member.size >= RATIO_CHECK_FROM_BYTES
-            and member.size > MAX_COMPRESSION_RATIO * max(member.packed_size, 1)
+        elif member.size >= RATIO_CHECK_FROM_BYTES and member.size > MAX_COMPRESSION_RATIO * max(
+            member.packed_size, 1
         ):
             ratio = member.size // max(member.packed_size, 1)
             oversized.add(image)
@@ -456,4 +455,3 @@ def _check_declared_sizes(
         )
         return set(by_image)
     return oversized
-

@@ -77,7 +77,8 @@ def count_confusion(
         pair_counts += np.bincount(code_buffer[:size].view(np.uint16), minlength=_PAIR_BINS)
     pairs = pair_counts.reshape(_CODE_BINS, 256)[:, :_CODE_BINS]
     per_code = pairs.sum(axis=0) + pairs.sum(axis=1)
-    return per_code[:12].reshape(3, 4).copy()
+    confusion: ConfusionMatrix = per_code[:12].reshape(3, 4).astype(np.int64)
+    return confusion
 
 
 def brute_force_confusion(

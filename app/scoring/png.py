@@ -14,7 +14,7 @@ import io
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,7 @@ HEADER_BYTES: Final = 33
 
 _COLOR_TYPES: Final = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
 _MAX_REPORTED_VALUES: Final = 12
+_INFLATE_ERROR: Final = cast(type[Exception], zlib_ng.error)
 
 IndexArray = npt.NDArray[np.uint8]
 
@@ -126,8 +127,13 @@ def _decode_unfiltered(header: PngHeader, image_data: bytes) -> IndexArray | Non
     expected = stride * header.height
     inflater = zlib_ng.decompressobj()
     try:
-        raw = inflater.decompress(image_data, expected + 1)
-    except zlib_ng.error as error:
+        # Filtered images are common (Pillow filters grayscale rows), so look at the first
+        # row's filter byte before inflating everything.
+        raw = inflater.decompress(image_data, stride)
+        if raw[:1] != b"\x00":
+            return None
+        raw += inflater.decompress(inflater.unconsumed_tail, expected - len(raw) + 1)
+    except _INFLATE_ERROR as error:
         raise MaskFormatError(f"corrupt PNG: image data does not inflate ({error})") from None
     if len(raw) != expected or not inflater.eof:
         raise MaskFormatError(

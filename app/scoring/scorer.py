@@ -70,9 +70,7 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def score_path(
-    ground_truth: GroundTruth, path: Path, *, threads: int | None = None
-) -> ScoreResult:
+def score_path(ground_truth: GroundTruth, path: Path, *, threads: int | None = None) -> ScoreResult:
     """Check and score a submission zip or folder; raise SubmissionRejected on bad input."""
     with Submission(path, image_sizes(ground_truth)) as submission:
         return score_submission(ground_truth, submission, threads=threads)

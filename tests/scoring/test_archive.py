@@ -253,8 +253,7 @@ def test_corrupt_member_data_is_refused_when_scored(tmp_path, phase):
 
 def test_bad_masks_are_all_reported_at_scoring(tmp_path, phase):
     entries = {
-        name: png_bytes(np.full((h, w), 9, dtype=np.uint8), "L")
-        for name, (w, h) in SIZES.items()
+        name: png_bytes(np.full((h, w), 9, dtype=np.uint8), "L") for name, (w, h) in SIZES.items()
     }
     with pytest.raises(SubmissionRejected) as rejected:
         score_path(phase, write_zip(tmp_path / "s.zip", entries))

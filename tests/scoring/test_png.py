@@ -97,7 +97,7 @@ def test_forged_header_without_matching_data_is_corrupt():
 def test_jpeg_is_not_a_png():
     buffer = io.BytesIO()
     Image.new("L", (8, 8)).save(buffer, format="JPEG")
-    with pytest.raises(MaskFormatError, match="not a PNG file .*JPEG"):
+    with pytest.raises(MaskFormatError, match=r"not a PNG file .*JPEG"):
         decode_mask(buffer.getvalue())
 
 
@@ -108,7 +108,7 @@ def test_empty_file_is_not_a_png():
 
 @pytest.mark.parametrize("keep", [20, 40, -30, -5])
 def test_truncated_png_is_refused(mask, keep):
-    with pytest.raises(MaskFormatError, match="truncated|corrupt"):
+    with pytest.raises(MaskFormatError, match=r"truncated|corrupt"):
         decode_mask(png_bytes(mask)[:keep])
 
 

@@ -1,0 +1,218 @@
+"""Scoring speed: the naive per-image loop against the cold and cached paths.
+
+Run with `make bench`. Uses the real validation split from ../shared when present, or a
+synthetic full-scale test split otherwise. A perturbed submission is written in two
+encodings, because decoding dominates: unfiltered palette PNGs (the organizers' own mask
+format) and Pillow's default grayscale PNGs, which use adaptive row filters.
+"""
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import PIL
+from PIL import Image
+
+from app.scoring import GroundTruthFolder, prepare_ground_truth, score_path
+from app.scoring.metrics import metrics_from_confusion
+
+REAL_VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "wsss4luad" / "validation"
+START, END = "<!-- bench:scoring:start -->", "<!-- bench:scoring:end -->"
+
+
+def naive_score(gt_dir: Path, prediction_dir: Path) -> float | None:
+    """The loop the targets are measured against: Pillow decodes, boolean mask, bincount."""
+    confusion = np.zeros(12, dtype=np.int64)
+    for mask_path in sorted((gt_dir / "mask").glob("*.png")):
+        mask = np.asarray(Image.open(mask_path))
+        background = np.asarray(Image.open(gt_dir / "background-mask" / mask_path.name))
+        prediction = np.asarray(Image.open(prediction_dir / mask_path.name))
+        evaluated = (background != 1) & (mask < 3)
+        codes = mask[evaluated].astype(np.int64) * 4 + prediction[evaluated]
+        confusion += np.bincount(codes, minlength=12)[:12]
+    return metrics_from_confusion(confusion.reshape(3, 4)).miou
+
+
+def best_of(runs: int, action: Callable[[], object]) -> float:
+    """Return the fastest wall time of `runs` calls, after one warm-up call."""
+    action()
+    timings = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def write_submission(ground_truth: GroundTruthFolder, out: Path, mode: str) -> None:
+    """Write a deterministic perturbed prediction for every image, in mode P or L."""
+    rng = np.random.default_rng(0)
+    out.mkdir(parents=True)
+    for image in ground_truth.images:
+        mask, _ = ground_truth.load(image.name)
+        prediction = np.where(mask == 3, 0, mask).astype(np.uint8)
+        for _ in range(4):
+            top, left = rng.integers(0, image.height), rng.integers(0, image.width)
+            prediction[top : top + image.height // 4, left : left + image.width // 4] = (
+                rng.integers(0, 3)
+            )
+        Image.fromarray(prediction, "L").convert(mode).save(out / image.name)
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    """Zip a folder's PNGs at the archive root."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        for path in sorted(folder.glob("*.png")):
+            handle.write(path, path.name)
+    return archive
+
+
+def peak_rss_mib(gt_dir: Path, submission: Path) -> tuple[float, float]:
+    """Return (peak RSS after imports, peak RSS after scoring) of a fresh process, in MiB."""
+    # VmHWM, unlike ru_maxrss, starts afresh at exec, so the parent's size does not leak in.
+    script = (
+        "import re, sys; from pathlib import Path;"
+        "from app.scoring import GroundTruthFolder, score_path;"
+        "hwm = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1]);"
+        "before = hwm();"
+        "score_path(GroundTruthFolder(Path(sys.argv[1])), Path(sys.argv[2]));"
+        "print(before / 1024, hwm() / 1024)"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script, str(gt_dir), str(submission)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return float(output[0]), float(output[1])
+
+
+def machine() -> str:
+    """Describe the CPU, core count and library versions."""
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = found.group(1).strip() if found else cpu
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    return (
+        f"{cpu}, {cores} cores usable, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, Pillow {PIL.__version__}"
+    )
+
+
+def run(gt_dir: Path, label: str, runs: int, work: Path) -> dict[str, object]:
+    """Measure every path for both encodings; return the figures."""
+    ground_truth = GroundTruthFolder(gt_dir)
+    pixels = sum(image.pixels for image in ground_truth.images)
+    prepared = prepare_ground_truth(ground_truth, work / "prepared")
+    figures: dict[str, object] = {
+        "data": label,
+        "images": len(ground_truth.images),
+        "mpx": pixels / 1e6,
+        "encodings": {},
+    }
+    for mode, name in (("P", "palette, unfiltered"), ("L", "grayscale, Pillow filters")):
+        folder = work / f"pred-{mode}"
+        write_submission(ground_truth, folder, mode)
+        archive = zip_folder(folder, work / f"pred-{mode}.zip")
+        reference = score_path(ground_truth, archive).miou
+        if naive_score(gt_dir, folder) != reference:
+            raise SystemExit("the naive loop and the scorer disagree; refusing to report")
+        timings = {
+            "naive": best_of(runs, partial(naive_score, gt_dir, folder)),
+            "cold": best_of(runs, partial(score_path, ground_truth, archive)),
+            "cached": best_of(runs, partial(score_path, prepared, archive)),
+        }
+        before, after = peak_rss_mib(gt_dir, archive)
+        figures["encodings"][name] = {  # type: ignore[index]
+            "seconds": timings,
+            "mpx_per_s": {key: pixels / 1e6 / value for key, value in timings.items()},
+            "speedup": {key: timings["naive"] / value for key, value in timings.items()},
+            "miou": reference,
+            "peak_rss_mib": {"after_imports": before, "after_cold_scoring": after},
+        }
+    return figures
+
+
+def render(figures: dict[str, object]) -> str:
+    """Render the figures as the Markdown section of docs/performance.md."""
+    lines = [
+        START,
+        f"Measured {figures['measured_at']} on {figures['machine']}.",
+        f"Data: {figures['data']}: {figures['images']} images, {figures['mpx']:.1f} Mpx. "
+        "Times are the best of several runs, zip archives at the root.",
+        "",
+        "| submission encoding | path | seconds | Mpx/s | x naive | peak RSS |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    encodings = figures["encodings"]
+    assert isinstance(encodings, dict)
+    for name, entry in encodings.items():
+        rss = entry["peak_rss_mib"]
+        for path in ("naive", "cold", "cached"):
+            memory = (
+                f"{rss['after_cold_scoring']:.0f} MiB (imports {rss['after_imports']:.0f})"
+                if path == "cold"
+                else ""
+            )
+            lines.append(
+                f"| {name} | {path} | {entry['seconds'][path]:.3f} | "
+                f"{entry['mpx_per_s'][path]:.0f} | {entry['speedup'][path]:.1f} | {memory} |"
+            )
+    lines += ["", f"Reproduce: `{figures['command']}`", END]
+    return "\n".join(lines)
+
+
+def update_document(document: Path, section: str) -> None:
+    """Replace the benchmark section of the document, or append it."""
+    text = document.read_text() if document.exists() else "# Performance\n\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    document.write_text(text)
+
+
+def main() -> None:
+    """Run the benchmark, print the figures and record them."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--write", type=Path, help="Markdown file to record the figures in")
+    parser.add_argument("--synthetic", action="store_true", help="ignore the real data")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wsss4luad-bench-") as scratch:
+        work = Path(scratch)
+        if REAL_VALIDATION.is_dir() and not args.synthetic:
+            gt_dir, label = REAL_VALIDATION, "real WSSS4LUAD validation split"
+        else:
+            from app.demo_data import make_demo_data
+
+            make_demo_data(work / "demo", seed=0, scale="full")
+            gt_dir, label = work / "demo" / "3.testing", "synthetic full-scale test split"
+        figures = run(gt_dir, label, args.runs, work)
+    figures["machine"] = machine()
+    figures["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    figures["command"] = "make bench" + (" BENCH_ARGS=--synthetic" if args.synthetic else "")
+    print(json.dumps(figures, indent=2))
+    if args.write:
+        update_document(args.write, render(figures))
+        print(f"recorded in {args.write}")
+
+
+if __name__ == "__main__":
+    main()
