@@ -82,7 +82,7 @@ def score(
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
-        _print_tables(result, Console())
+        print_score_tables(result, Console())
 
 
 @cli.command("make-demo-data")
@@ -116,7 +116,8 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _print_tables(result: ScoreResult, console: Console) -> None:
+def print_score_tables(result: ScoreResult, console: Console) -> None:
+    """Print the phase score, Dice, confusion matrix and per-image tables."""
     metrics = result.metrics
     summary = Table(title="Phase score (one confusion matrix over all evaluated pixels)")
     for column in ("mIoU", *(name.capitalize() for name in CLASS_NAMES), "fwIoU", "Pixel acc."):
