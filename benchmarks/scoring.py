@@ -28,7 +28,6 @@ from app.scoring import GroundTruthFolder, prepare_ground_truth, score_path
 from app.scoring.metrics import metrics_from_confusion
 
 REAL_VALIDATION = Path(__file__).resolve().parents[2] / "shared" / "wsss4luad" / "validation"
-START, END = "<!-- bench:scoring:start -->", "<!-- bench:scoring:end -->"
 
 
 def naive_score(gt_dir: Path, prediction_dir: Path) -> float | None:
@@ -148,10 +147,17 @@ def run(gt_dir: Path, label: str, runs: int, work: Path) -> dict[str, object]:
     return figures
 
 
-def render(figures: dict[str, object]) -> str:
-    """Render the figures as the Markdown section of docs/performance.md."""
+def markers(key: str) -> tuple[str, str]:
+    """Return the comments that delimit one dataset's section of the document."""
+    return f"<!-- bench:scoring:{key}:start -->", f"<!-- bench:scoring:{key}:end -->"
+
+
+def render(figures: dict[str, object], start: str, end: str) -> str:
+    """Render the figures as a Markdown section of docs/performance.md."""
     lines = [
-        START,
+        start,
+        f"### Scoring: {figures['data']}",
+        "",
         f"Measured {figures['measured_at']} on {figures['machine']}.",
         f"Data: {figures['data']}: {figures['images']} images, {figures['mpx']:.1f} Mpx. "
         "Times are the best of several runs, zip archives at the root.",
@@ -173,16 +179,16 @@ def render(figures: dict[str, object]) -> str:
                 f"| {name} | {path} | {entry['seconds'][path]:.3f} | "
                 f"{entry['mpx_per_s'][path]:.0f} | {entry['speedup'][path]:.1f} | {memory} |"
             )
-    lines += ["", f"Reproduce: `{figures['command']}`", END]
+    lines += ["", f"Reproduce: `{figures['command']}`", end]
     return "\n".join(lines)
 
 
-def update_document(document: Path, section: str) -> None:
-    """Replace the benchmark section of the document, or append it."""
+def update_document(document: Path, section: str, start: str, end: str) -> None:
+    """Replace the section between start and end, or append it."""
     text = document.read_text() if document.exists() else "# Performance\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     document.write_text(text)
@@ -197,7 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wsss4luad-bench-") as scratch:
         work = Path(scratch)
-        if REAL_VALIDATION.is_dir() and not args.synthetic:
+        synthetic = args.synthetic or not REAL_VALIDATION.is_dir()
+        if not synthetic:
             gt_dir, label = REAL_VALIDATION, "real WSSS4LUAD validation split"
         else:
             from app.demo_data import make_demo_data
@@ -207,10 +214,11 @@ def main() -> None:
         figures = run(gt_dir, label, args.runs, work)
     figures["machine"] = machine()
     figures["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    figures["command"] = "make bench" + (" BENCH_ARGS=--synthetic" if args.synthetic else "")
+    figures["command"] = "make bench" + (" BENCH_ARGS=--synthetic" if synthetic else "")
     print(json.dumps(figures, indent=2))
     if args.write:
-        update_document(args.write, render(figures))
+        start, end = markers("synthetic-test" if synthetic else "real-validation")
+        update_document(args.write, render(figures, start, end), start, end)
         print(f"recorded in {args.write}")
 
 

@@ -82,3 +82,20 @@ def test_installed_command_refuses_without_a_traceback(small_phase, tmp_path):
     assert process.returncode == EXIT_REJECTED
     assert "not a readable zip archive" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def test_make_demo_data_writes_the_official_layout(tmp_path):
+    result = runner.invoke(cli, ["make-demo-data", str(tmp_path / "demo"), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 48 training patches" in result.stdout
+    for split in ("2.validation", "3.testing"):
+        for folder in ("img", "mask", "background-mask"):
+            assert sorted(p.name for p in (tmp_path / "demo" / split / folder).iterdir())
+    validation = tmp_path / "demo" / "2.validation"
+    perfect = runner.invoke(cli, ["score", str(validation), str(validation / "mask"), "--json"])
+    assert json.loads(perfect.stdout)["miou"] == 1.0
+
+
+def test_unknown_scale_is_a_usage_error(tmp_path):
+    result = runner.invoke(cli, ["make-demo-data", str(tmp_path), "--scale", "huge"])
+    assert result.exit_code == 2

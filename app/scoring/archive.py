@@ -81,6 +81,8 @@ class Member:
     packed_size: int
     kind: Kind
     flaw: str | None = None
+    position: int = 0
+    """Index in the archive directory, which tells apart members sharing a name."""
 
 
 class Source(Protocol):
@@ -116,14 +118,15 @@ class ZipSource:
 
     def members(self) -> list[Member]:
         """List every entry of the archive directory."""
-        return [self._member(info) for info in self._zip.infolist()]
+        return [self._member(i, info) for i, info in enumerate(self._zip.infolist())]
 
     @staticmethod
-    def _member(info: zipfile.ZipInfo) -> Member:
+    def _member(position: int, info: zipfile.ZipInfo) -> Member:
         mode = info.external_attr >> 16
         file_type = stat.S_IFMT(mode)
         kind: Kind
-        if info.is_dir() or file_type == stat.S_IFDIR:
+        # zipfile cuts names at a NUL byte, so the name may be empty: no info.is_dir().
+        if info.filename.endswith("/") or file_type == stat.S_IFDIR:
             kind = "dir"
         elif file_type == stat.S_IFLNK:
             kind = "symlink"
@@ -139,12 +142,12 @@ class ZipSource:
                 f"uses compression method {info.compress_type}; only stored and deflate "
                 "are accepted"
             )
-        return Member(info.orig_filename, info.file_size, info.compress_size, kind, flaw)
+        return Member(info.orig_filename, info.file_size, info.compress_size, kind, flaw, position)
 
     def read(self, member: Member, limit: int) -> bytes:
         """Inflate at most `limit` bytes of a member; zipfile checks its CRC at the end."""
         try:
-            with self._zip.open(member.path) as handle:
+            with self._zip.open(self._zip.infolist()[member.position]) as handle:
                 return handle.read(limit)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
             raise MaskFormatError(f"corrupt archive member ({error})") from None
@@ -346,6 +349,8 @@ def _screen(member: Member, problems: _Problems) -> Literal["mask", "skip", "ref
 
 
 def _unsafe_path_reason(path: str) -> str | None:
+    if not path:
+        return "has an empty name"
     if "\x00" in path:
         return "has a NUL byte in its name"
     if "\\" in path:

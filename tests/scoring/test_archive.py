@@ -9,8 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.scoring import GroundTruthFolder, SubmissionRejected, check_submission, score_path
+from app.scoring import (
+    GroundTruthFolder,
+    Submission,
+    SubmissionRejected,
+    check_submission,
+    score_path,
+)
 from tests.factories import forged_png_header, png_bytes, write_zip, zip_bytes
 
 SIZES = {"00.png": (40, 30), "01.png": (25, 50)}
@@ -296,3 +304,49 @@ def test_a_refused_entry_is_not_also_reported_missing_but_junk_does_not_count(tm
         "00.png: not a PNG file (starts with b'GIF89a')",
         "01.png: is missing: every image of the phase needs one prediction",
     ]
+
+
+def test_member_lying_about_its_size_is_cut_at_the_declared_size_and_refused(tmp_path, phase):
+    path = write_zip(tmp_path / "s.zip", masks_for())
+    declare_size(path, "00.png", 40)
+    with pytest.raises(SubmissionRejected) as rejected:
+        score_path(phase, path)
+    [problem] = rejected.value.problems
+    assert problem.entry == "00.png"
+    assert "corrupt" in problem.message or "truncated" in problem.message
+
+
+member_names = st.text(
+    alphabet=st.sampled_from(list("0123456789abAB._-/\\:é\u0301 ")), min_size=1, max_size=24
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(member_names, max_size=6, unique=True))
+def test_any_member_names_give_problems_or_a_clean_mapping(names):
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "s.zip"
+        data = masks_for()["00.png"]
+        with zipfile.ZipFile(path, "w") as archive:
+            for name in names:
+                archive.writestr(zipfile.ZipInfo(name), b"" if name.endswith("/") else data)
+        try:
+            with Submission(path, {"00.png": (40, 30)}) as submission:
+                entry = submission.entry_name("00.png")
+        except SubmissionRejected as rejected:
+            assert rejected.problems
+            assert all(isinstance(p.message, str) and p.message for p in rejected.problems)
+        else:
+            assert entry in names
+            assert ".." not in entry.split("/")
+            assert not entry.startswith("/")
+            assert entry.rsplit("/", 1)[-1].casefold() == "00.png"
+
+
+@pytest.mark.parametrize("name", ["\x00", "00.png\x00../../x"])
+def test_names_with_nul_bytes_are_refused(tmp_path, name):
+    path = write_zip(tmp_path / "s.zip", masks_for() | {"N" * len(name): b"x"})
+    data = path.read_bytes().replace(b"N" * len(name), name.encode())
+    path.write_bytes(data)
+    found = [p.message for p in check_submission(path, SIZES)]
+    assert any("NUL byte" in message for message in found), found
