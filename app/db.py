@@ -1,6 +1,6 @@
 """Database plumbing: the declarative base, engines and sessions. Nothing connects at import."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,7 +81,29 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Return a session factory whose objects stay readable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+
+    @event.listens_for(factory, "after_commit")
+    def _run_after_commit(session: Session) -> None:
+        for callback in session.info.pop(_AFTER_COMMIT, []):
+            callback()
+
+    @event.listens_for(factory, "after_soft_rollback")
+    def _drop_after_commit(session: Session, _transaction: Any) -> None:
+        session.info.pop(_AFTER_COMMIT, None)
+
+    return factory
+
+
+_AFTER_COMMIT = "after_commit_callbacks"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction has committed (never on rollback).
+
+    This is how a task is sent only after the row it names is visible to workers.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""Pydantic models for requests, responses and task payloads (never ORM classes)."""

@@ -1,0 +1,228 @@
+"""Challenges, organizers and phases, including importing a phase's dataset."""
+
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import InvalidInput, NotFound
+from app.models import Challenge, ChallengeOrganizer, Phase, User
+from app.scoring import GroundTruthError, GroundTruthFolder, prepare_ground_truth
+from app.scoring.png import HEADER_BYTES, read_header
+from app.services.storage import Storage
+
+VISIBILITIES = ("public", "after_end", "organizers")
+COUNTING_RULES = ("best", "latest", "selected")
+
+
+def get_challenge(*, session: Session, slug: str) -> Challenge:
+    """Return a challenge by slug, or raise NotFound."""
+    challenge = session.scalar(select(Challenge).where(Challenge.slug == slug))
+    if challenge is None:
+        raise NotFound(f"no challenge named {slug!r}")
+    return challenge
+
+
+def list_challenges(*, session: Session) -> list[Challenge]:
+    """Return every challenge, newest first."""
+    return list(session.scalars(select(Challenge).order_by(Challenge.created_at.desc())))
+
+
+def get_phase(*, session: Session, challenge: Challenge, slug: str) -> Phase:
+    """Return a phase of a challenge by slug, or raise NotFound."""
+    phase = session.scalar(
+        select(Phase).where(Phase.challenge_id == challenge.id, Phase.slug == slug)
+    )
+    if phase is None:
+        raise NotFound(f"challenge {challenge.slug!r} has no phase {slug!r}")
+    return phase
+
+
+def ensure_challenge(*, session: Session, slug: str, title: str | None = None) -> Challenge:
+    """Return the challenge with this slug, creating it with default texts when missing."""
+    try:
+        return get_challenge(session=session, slug=slug)
+    except NotFound:
+        pass
+    if not slug.replace("-", "").isalnum() or slug != slug.lower():
+        raise InvalidInput({"challenge": "use lower-case letters, digits and hyphens"})
+    challenge = Challenge(slug=slug, title=title or slug.upper())
+    session.add(challenge)
+    session.flush()
+    return challenge
+
+
+def add_organizer(*, session: Session, challenge: Challenge, user: User) -> None:
+    """Make a user an organizer of a challenge (idempotent)."""
+    if not is_organizer(session=session, challenge=challenge, user=user):
+        session.add(ChallengeOrganizer(challenge_id=challenge.id, user_id=user.id))
+        session.flush()
+
+
+def is_organizer(*, session: Session, challenge: Challenge, user: User | None) -> bool:
+    """Return True for the challenge's organizers and for site admins."""
+    if user is None:
+        return False
+    if user.is_admin:
+        return True
+    found = session.scalar(
+        select(ChallengeOrganizer.id).where(
+            ChallengeOrganizer.challenge_id == challenge.id, ChallengeOrganizer.user_id == user.id
+        )
+    )
+    return found is not None
+
+
+def phase_state(phase: Phase, now: datetime | None = None) -> str:
+    """Return 'upcoming', 'open' or 'closed'."""
+    now = now or utcnow()
+    if now < phase.starts_at:
+        return "upcoming"
+    if phase.ends_at is not None and now >= phase.ends_at:
+        return "closed"
+    return "open"
+
+
+def leaderboard_visible(
+    *, session: Session, phase: Phase, user: User | None, now: datetime | None = None
+) -> bool:
+    """Apply the phase's leaderboard visibility to a viewer."""
+    if phase.leaderboard_visibility == "public":
+        return True
+    if is_organizer(session=session, challenge=phase.challenge, user=user):
+        return True
+    if phase.leaderboard_visibility == "after_end":
+        return phase_state(phase, now) == "closed"
+    return False
+
+
+@dataclass
+class ImportReport:
+    """What an import found: counts, warnings that did not stop it, and the phase."""
+
+    phase: Phase
+    images: int
+    pixels: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_phase(
+    *,
+    session: Session,
+    storage: Storage,
+    challenge_slug: str,
+    phase_slug: str,
+    dataset_dir: Path,
+    title: str | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    daily_limit: int | None = None,
+    total_limit: int | None = None,
+) -> ImportReport:
+    """Validate a dataset folder in the official layout, prepare its ground truth and
+    data download, and create or update the phase. Re-importing replaces the data.
+    """
+    try:
+        ground_truth = GroundTruthFolder(dataset_dir)
+    except GroundTruthError as error:
+        raise InvalidInput({"dataset": str(error)}) from None
+    warnings = _check_images(dataset_dir, ground_truth)
+    warnings += _check_background_masks(ground_truth)
+
+    challenge = ensure_challenge(session=session, slug=challenge_slug)
+    base_key = f"phases/{challenge.slug}/{phase_slug}/{uuid.uuid4().hex}"
+    try:
+        prepared = prepare_ground_truth(ground_truth, storage.path(f"{base_key}/ground-truth"))
+    except GroundTruthError as error:
+        storage.delete(base_key)
+        raise InvalidInput({"dataset": str(error)}) from None
+    archive_key = f"{base_key}/{challenge.slug}-{phase_slug}-data.zip"
+    _write_data_archive(dataset_dir, ground_truth, storage.path(archive_key))
+
+    pixels = {"tumor": 0, "stroma": 0, "normal": 0, "background": 0}
+    for entry in prepared.manifest["images"]:
+        for label, count in entry["pixels"].items():
+            pixels[label] += count
+
+    phase = session.scalar(
+        select(Phase).where(Phase.challenge_id == challenge.id, Phase.slug == phase_slug)
+    )
+    if phase is None:
+        phase = Phase(challenge_id=challenge.id, slug=phase_slug, starts_at=starts_at or utcnow())
+        session.add(phase)
+    phase.title = title or phase.title or phase_slug.replace("-", " ").title()
+    if starts_at is not None:
+        phase.starts_at = starts_at
+    if ends_at is not None:
+        phase.ends_at = ends_at
+    phase.daily_limit = daily_limit if daily_limit is not None else phase.daily_limit
+    phase.total_limit = total_limit if total_limit is not None else phase.total_limit
+    phase.ground_truth_key = f"{base_key}/ground-truth"
+    phase.data_archive_key = archive_key
+    phase.data_archive_bytes = storage.path(archive_key).stat().st_size
+    phase.image_count = len(ground_truth.images)
+    phase.image_sizes = {i.name: [i.width, i.height] for i in ground_truth.images}
+    phase.pixel_counts = pixels
+    phase.leaderboard_version = (phase.leaderboard_version or 0) + 1
+    session.flush()
+    return ImportReport(phase, len(ground_truth.images), pixels, warnings)
+
+
+def _check_images(dataset_dir: Path, ground_truth: GroundTruthFolder) -> list[str]:
+    image_dir = dataset_dir / "img"
+    if not image_dir.is_dir():
+        return ["no img/ folder: the data download will hold background masks only"]
+    missing, wrong = [], []
+    for image in ground_truth.images:
+        path = image_dir / image.name
+        if not path.is_file():
+            missing.append(image.name)
+            continue
+        with path.open("rb") as handle:
+            size = read_header(handle.read(HEADER_BYTES)).size
+        if size != (image.width, image.height):
+            wrong.append(
+                f"{image.name} is {size[0]}x{size[1]}, its mask {image.width}x{image.height}"
+            )
+    if wrong:
+        raise InvalidInput({"dataset": "image and mask sizes differ: " + "; ".join(wrong)})
+    if missing:
+        return [f"img/ lacks {len(missing)} images ({', '.join(missing[:8])}...)"]
+    return []
+
+
+def _check_background_masks(ground_truth: GroundTruthFolder) -> list[str]:
+    """Report images where background-mask == 1 is not exactly mask == 3."""
+    differing = []
+    for image in ground_truth.images:
+        mask, background = ground_truth.load(image.name)
+        assert background is not None
+        mismatched = int(np.count_nonzero((background == 1) != (mask == 3)))
+        if mismatched:
+            differing.append(f"{image.name} ({mismatched} px)")
+    if not differing:
+        return []
+    return [
+        "background-mask == 1 differs from mask == 3 in "
+        + ", ".join(differing[:10])
+        + "; pixels are evaluated only where the background mask is not 1 and the mask is 0-2"
+    ]
+
+
+def _write_data_archive(dataset_dir: Path, ground_truth: GroundTruthFolder, target: Path) -> None:
+    """Zip the images and background masks participants may download (never the masks)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_suffix(".part")
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_STORED) as archive:
+        for image in ground_truth.images:
+            picture = dataset_dir / "img" / image.name
+            if picture.is_file():
+                archive.write(picture, f"img/{image.name}")
+            archive.write(ground_truth.background_dir / image.name, f"background-mask/{image.name}")
+    staging.replace(target)

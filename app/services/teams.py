@@ -1,0 +1,106 @@
+"""Team registration to a challenge: create a team, or join one with its invite code."""
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Challenge, Team, TeamMember, User
+
+BASELINE_TEAM_NAME = "Baseline (organizers)"
+
+
+def get_membership(
+    *, session: Session, challenge: Challenge, user: User | None
+) -> TeamMember | None:
+    """Return the user's membership in this challenge, if any."""
+    if user is None:
+        return None
+    return session.scalar(
+        select(TeamMember).where(
+            TeamMember.challenge_id == challenge.id, TeamMember.user_id == user.id
+        )
+    )
+
+
+def _check_team_name(name: str) -> str:
+    clean = " ".join(name.split())
+    if not 2 <= len(clean) <= 80:
+        raise InvalidInput({"team": "use 2 to 80 characters"})
+    if clean.casefold().startswith("baseline"):
+        raise InvalidInput({"team": "names starting with 'baseline' are reserved for organizers"})
+    return clean
+
+
+def register_team(
+    *, session: Session, challenge: Challenge, user: User, name: str, accept_rules: bool
+) -> Team:
+    """Register a new team for the user; approved at once when the challenge auto-approves."""
+    if not accept_rules:
+        raise InvalidInput({"accept_rules": "accept the challenge rules to register"})
+    if get_membership(session=session, challenge=challenge, user=user) is not None:
+        raise Conflict("you are already in a team for this challenge")
+    clean = _check_team_name(name)
+    taken = session.scalar(
+        select(Team.id).where(Team.challenge_id == challenge.id, Team.name.ilike(clean))
+    )
+    if taken is not None:
+        raise Conflict(f"the team name {clean!r} is taken in this challenge")
+    team = Team(
+        challenge_id=challenge.id,
+        name=clean,
+        invite_code=secrets.token_hex(8),
+        status="approved" if challenge.registration_mode == "auto" else "pending",
+    )
+    session.add(team)
+    session.flush()
+    session.add(TeamMember(team_id=team.id, challenge_id=challenge.id, user_id=user.id))
+    session.flush()
+    return team
+
+
+def join_team(
+    *, session: Session, challenge: Challenge, user: User, invite_code: str, accept_rules: bool
+) -> Team:
+    """Join an existing team of the challenge by its invite code."""
+    if not accept_rules:
+        raise InvalidInput({"accept_rules": "accept the challenge rules to register"})
+    if get_membership(session=session, challenge=challenge, user=user) is not None:
+        raise Conflict("you are already in a team for this challenge")
+    team = session.scalar(
+        select(Team).where(
+            Team.challenge_id == challenge.id, Team.invite_code == invite_code.strip().lower()
+        )
+    )
+    if team is None or team.is_baseline:
+        raise NotFound("no team of this challenge has that invite code")
+    session.add(TeamMember(team_id=team.id, challenge_id=challenge.id, user_id=user.id))
+    session.flush()
+    return team
+
+
+def set_team_status(*, session: Session, team: Team, status: str) -> None:
+    """Approve or deny a team's registration."""
+    if status not in ("pending", "approved", "denied"):
+        raise InvalidInput({"status": "use pending, approved or denied"})
+    team.status = status
+    session.flush()
+
+
+def ensure_baseline_team(*, session: Session, challenge: Challenge) -> Team:
+    """Return the challenge's reserved baseline team, creating it when missing."""
+    team = session.scalar(
+        select(Team).where(Team.challenge_id == challenge.id, Team.is_baseline.is_(True))
+    )
+    if team is None:
+        team = Team(
+            challenge_id=challenge.id,
+            name=BASELINE_TEAM_NAME,
+            invite_code=secrets.token_hex(8),
+            status="approved",
+            is_baseline=True,
+        )
+        session.add(team)
+        session.flush()
+    return team

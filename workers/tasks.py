@@ -1,0 +1,144 @@
+"""Celery tasks: thin wrappers that load ids, call the services and the scoring core."""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker, transaction
+from app.queue import RECONCILE_SUBMISSIONS, SCORE_SUBMISSION, TaskSender
+from app.schemas.jobs import ScoreSubmissionJob
+from app.scoring import GroundTruthError, PreparedGroundTruth, SubmissionRejected, score_path
+from app.services import scoring_runs
+from app.services.storage import LocalStorage
+from workers.celery_app import celery_app
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """Per-process resources, built lazily after the prefork pool has forked."""
+
+    settings: Settings
+    _ground_truths: dict[str, PreparedGroundTruth] = field(default_factory=dict)
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Return this process's session factory."""
+        return make_sessionmaker(make_engine(self.settings.database_url))
+
+    @cached_property
+    def storage(self) -> LocalStorage:
+        """Return the shared storage."""
+        return LocalStorage(self.settings.data_dir)
+
+    def ground_truth(self, key: str) -> PreparedGroundTruth:
+        """Return a phase's prepared ground truth, loaded once per process."""
+        if key not in self._ground_truths:
+            self._ground_truths[key] = PreparedGroundTruth(self.storage.path(key))
+        return self._ground_truths[key]
+
+
+_context: WorkerContext | None = None
+
+
+def context() -> WorkerContext:
+    """Return this process's context, creating it on first use."""
+    global _context
+    if _context is None:
+        _context = WorkerContext(get_settings())
+    return _context
+
+
+def run_scoring(submission_id: int, ctx: WorkerContext) -> str:
+    """Score one submission end to end; return what happened ('scored', 'failed', 'skipped')."""
+    with transaction(ctx.sessions) as session:
+        run = scoring_runs.claim(
+            session=session,
+            submission_id=submission_id,
+            max_attempts=ctx.settings.scoring_max_attempts,
+        )
+    if run is None:
+        return "skipped"
+    started = time.perf_counter()
+    try:
+        ground_truth = ctx.ground_truth(run.ground_truth_key)
+        result = score_path(ground_truth, ctx.storage.path(run.archive_key), threads=2)
+    except SubmissionRejected as rejected:
+        return _fail(ctx, submission_id, rejected.summary())
+    except GroundTruthError:
+        logger.exception("ground truth unusable while scoring submission %s", submission_id)
+        return _fail(
+            ctx,
+            submission_id,
+            "the phase's reference data could not be read; the organizers will rescore it",
+        )
+    except SoftTimeLimitExceeded:
+        return _fail(
+            ctx,
+            submission_id,
+            f"scoring took longer than {ctx.settings.scoring_time_limit_s} s and was stopped",
+        )
+    seconds = time.perf_counter() - started
+    with transaction(ctx.sessions) as session:
+        recorded = scoring_runs.finish(
+            session=session, submission_id=submission_id, result=result, seconds=seconds
+        )
+    logger.info(
+        "submission %s %s in %.3f s (mIoU %s)",
+        submission_id,
+        "scored" if recorded else "already settled",
+        seconds,
+        result.miou,
+    )
+    return "scored" if recorded else "skipped"
+
+
+def _fail(ctx: WorkerContext, submission_id: int, reason: str) -> str:
+    with transaction(ctx.sessions) as session:
+        scoring_runs.fail(session=session, submission_id=submission_id, reason=reason)
+    logger.info("submission %s failed: %s", submission_id, reason.splitlines()[0])
+    return "failed"
+
+
+@celery_app.task(
+    name=SCORE_SUBMISSION,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, DBAPIError, OSError),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=10,
+)
+def score_submission(submission_id: int) -> str:
+    """Score a submission by id (idempotent: a settled submission is left alone)."""
+    job = ScoreSubmissionJob(submission_id=submission_id)
+    return run_scoring(job.submission_id, context())
+
+
+@celery_app.task(name=RECONCILE_SUBMISSIONS, ignore_result=True)
+def reconcile_submissions() -> dict[str, list[int]]:
+    """Re-send lost tasks, requeue or fail runs that outlived the time limit."""
+    ctx = context()
+    settings = ctx.settings
+    with transaction(ctx.sessions) as session:
+        outcome = scoring_runs.reconcile(
+            session=session,
+            stale_queued_after=timedelta(seconds=settings.stale_queued_after_s),
+            running_timeout=timedelta(seconds=settings.scoring_time_limit_s * 1.2),
+            max_attempts=settings.scoring_max_attempts,
+        )
+    sender = TaskSender(celery_app)
+    for submission_id in outcome.resent + outcome.requeued:
+        sender.score(submission_id)
+    if outcome.resent or outcome.requeued or outcome.failed:
+        logger.warning("reconciler: %s", outcome)
+    return {"resent": outcome.resent, "requeued": outcome.requeued, "failed": outcome.failed}
