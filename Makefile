@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 
-.PHONY: install demo test lint fmt typecheck bench lock clean
+.PHONY: install demo test lint fmt typecheck bench lock clean vendor
 
 install: $(STAMP)
 
@@ -44,3 +44,18 @@ lock:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+HTMX_VERSION := 2.0.8
+PICO_VERSION := 2.1.1
+VENDOR := app/web/static/vendor
+
+# Re-fetch the vendored front-end assets from the npm registry.
+vendor:
+	rm -rf var/vendor && mkdir -p var/vendor
+	cd var/vendor && npm pack --silent htmx.org@$(HTMX_VERSION) @picocss/pico@$(PICO_VERSION)
+	cd var/vendor && tar xzf htmx.org-$(HTMX_VERSION).tgz && mv package htmx
+	cd var/vendor && tar xzf picocss-pico-$(PICO_VERSION).tgz && mv package pico
+	cp var/vendor/htmx/dist/htmx.min.js $(VENDOR)/htmx-$(HTMX_VERSION).min.js
+	cp var/vendor/htmx/LICENSE $(VENDOR)/htmx-LICENSE.txt
+	cp var/vendor/pico/css/pico.indigo.min.css $(VENDOR)/pico-$(PICO_VERSION).indigo.min.css
+	cp var/vendor/pico/LICENSE.md $(VENDOR)/pico-LICENSE.md

@@ -1,10 +1,14 @@
 """The `wsss4luad` command line: one program, one sub-command per job."""
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +24,9 @@ from app.scoring import (
 )
 from app.scoring.classes import CLASS_NAMES, LABEL_NAMES
 from app.scoring.ground_truth import MANIFEST, GroundTruth
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 EXIT_REJECTED = 1
 EXIT_BAD_GROUND_TRUTH = 3
@@ -104,6 +111,250 @@ def make_demo_data(
         f"({summary.test_pixels / 1e6:.1f} Mpx) to {summary.root}",
         highlight=False,
     )
+
+
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+admin_cli = typer.Typer(help="Scripted set-up: phases, users, tokens.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(admin_cli, name="admin")
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the migrations (to the latest schema by default)."""
+    from app import migrate
+
+    migrate.upgrade(revision=revision)
+    Console().print(f"Database at revision {revision}.")
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Revert the migrations down to a revision ('base' removes every table)."""
+    from app import migrate
+
+    migrate.downgrade(revision=revision)
+    Console().print(f"Database at revision {revision}.")
+
+
+@admin_cli.command("import-phase")
+def import_phase(
+    challenge: Annotated[str, typer.Argument(help="Challenge slug; created when missing.")],
+    phase: Annotated[str, typer.Argument(help="Phase slug, e.g. validation or test.")],
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="Folder with img/, mask/, background-mask/.", file_okay=False)
+    ],
+    daily_limit: Annotated[int | None, typer.Option(min=0)] = None,
+    total_limit: Annotated[int | None, typer.Option(min=0)] = None,
+    title: Annotated[str | None, typer.Option(help="Phase title shown on the site.")] = None,
+    starts: Annotated[str | None, typer.Option(help="Start, ISO 8601 (UTC if no zone).")] = None,
+    ends: Annotated[str | None, typer.Option(help="End, ISO 8601 (UTC if no zone).")] = None,
+    visibility: Annotated[
+        str | None, typer.Option(help="Leaderboard: public, after_end or organizers.")
+    ] = None,
+    counting: Annotated[str | None, typer.Option(help="best, latest or selected.")] = None,
+) -> None:
+    """Create or update a phase from a dataset in the official layout."""
+    from app.config import get_settings
+    from app.errors import DomainError
+    from app.services import challenges as challenges_service
+    from app.services.storage import LocalStorage
+
+    settings = get_settings()
+    console = Console()
+    try:
+        with _session() as session:
+            report = challenges_service.import_phase(
+                session=session,
+                storage=LocalStorage(settings.data_dir),
+                challenge_slug=challenge,
+                phase_slug=phase,
+                dataset_dir=dataset_dir,
+                title=title,
+                starts_at=_parse_time(starts, "--starts"),
+                ends_at=_parse_time(ends, "--ends"),
+                daily_limit=daily_limit,
+                total_limit=total_limit,
+            )
+            challenges_service.configure_phase(
+                phase=report.phase, visibility=visibility, counting=counting
+            )
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Import refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    pixels = ", ".join(f"{label} {count:,}" for label, count in report.pixels.items())
+    console.print(
+        f"Imported {challenge}/{phase}: {report.images} images; pixels: {pixels}", highlight=False
+    )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@admin_cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    name: Annotated[
+        str | None, typer.Option(help="Display name (default: the email's user).")
+    ] = None,
+    organizer: Annotated[
+        bool, typer.Option(help="Organizer of --challenge (or of every existing challenge).")
+    ] = False,
+    challenge: Annotated[
+        list[str] | None, typer.Option(help="Challenge slug (repeatable).")
+    ] = None,
+    admin: Annotated[bool, typer.Option(help="Site admin: organizer of everything.")] = False,
+) -> None:
+    """Create an account (and make it an organizer) without the web form."""
+    from app.errors import DomainError
+    from app.services import accounts as accounts_service
+    from app.services import challenges as challenges_service
+
+    try:
+        with _session() as session:
+            user = accounts_service.create_user(
+                session=session,
+                email=email,
+                password=password,
+                display_name=name or email.split("@")[0],
+                is_admin=admin,
+            )
+            if organizer:
+                targets = (
+                    [challenges_service.get_challenge(session=session, slug=s) for s in challenge]
+                    if challenge
+                    else challenges_service.list_challenges(session=session)
+                )
+                for target in targets:
+                    challenges_service.add_organizer(session=session, challenge=target, user=user)
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    Console().print(f"Created {user.email}" + (" (organizer)" if organizer else ""))
+
+
+@admin_cli.command("create-token")
+def create_token(
+    email: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    days: Annotated[int | None, typer.Option(min=1, help="Expire after this many days.")] = 365,
+) -> None:
+    """Create an API token for an account; the token is the last line printed."""
+    from datetime import timedelta
+
+    from app.errors import DomainError
+    from app.services import accounts as accounts_service
+
+    try:
+        with _session() as session:
+            user = accounts_service.get_user_by_email(session=session, email=email)
+            issued = accounts_service.create_api_token(
+                session=session,
+                user=user,
+                name=name,
+                valid_for=timedelta(days=days) if days else None,
+            )
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    sys.stderr.write(f"API token for {user.email} (shown once; store it safely):\n")
+    sys.stdout.write(issued.secret + "\n")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies whose X-Forwarded-* headers are trusted.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run the web site with uvicorn."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        access_log=False,
+    )
+
+
+@cli.command()
+def worker(
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated queues to consume.")
+    ] = "scoring,default",
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    beat: Annotated[
+        bool, typer.Option(help="Also run the periodic reconciler (single-host setups).")
+    ] = False,
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+) -> None:
+    """Run a Celery worker (the process is replaced by Celery's own)."""
+    from app.config import get_settings
+
+    args = [
+        "worker",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--prefetch-multiplier",
+        "1",
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        schedule = get_settings().data_dir / "celerybeat-schedule"
+        schedule.parent.mkdir(parents=True, exist_ok=True)
+        args += ["--beat", "--schedule", str(schedule)]
+    _exec_celery(args)
+
+
+@cli.command("beat")
+def beat_command(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
+    """Run the periodic scheduler (the reconciler); run exactly one per deployment."""
+    from app.config import get_settings
+
+    schedule = get_settings().data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    _exec_celery(["beat", "--schedule", str(schedule), "--loglevel", loglevel])
+
+
+def _exec_celery(args: list[str]) -> None:
+    # The web package never imports the workers; Celery loads them in its own process.
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app", *args])
+
+
+@contextmanager
+def _session() -> Iterator["Session"]:
+    from app.config import get_settings
+    from app.db import make_engine, make_sessionmaker, transaction
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _open_ground_truth(path: Path) -> GroundTruth:

@@ -1,7 +1,7 @@
 """Settings, read once from the environment (prefix WSSS4LUAD_) or a .env file.
 
-The embedded default needs no server: SQLite and a Celery broker stored in SQLite, both
-under DATA_DIR. Production (ENVIRONMENT=production) refuses to start on those defaults,
+The embedded default needs no server: SQLite, and kombu's filesystem transport as the
+Celery broker, both under DATA_DIR (one host). Production (ENVIRONMENT=production) refuses to start on those defaults,
 with a short or default secret key, or with debug on.
 """
 
@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "insecure-development-key-change-me"
+EMBEDDED_BROKER_URL = "filesystem://"
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -48,7 +49,7 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'wsss4luad.sqlite').resolve()}"
         if not self.broker_url:
-            self.broker_url = f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+            self.broker_url = EMBEDDED_BROKER_URL
         return self
 
     @model_validator(mode="after")
@@ -63,13 +64,23 @@ class Settings(BaseSettings):
             )
         if self.database_url.startswith("sqlite"):
             problems.append("WSSS4LUAD_DATABASE_URL must point to PostgreSQL, not SQLite")
-        if self.broker_url.startswith("sqla+"):
+        if self.uses_embedded_broker:
             problems.append("WSSS4LUAD_BROKER_URL must point to Redis, not the embedded broker")
         if self.debug:
             problems.append("WSSS4LUAD_DEBUG must be off")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        """Return True when tasks travel through files under DATA_DIR (one host only)."""
+        return self.broker_url == EMBEDDED_BROKER_URL
+
+    @property
+    def broker_dir(self) -> Path:
+        """Return the folder of the embedded broker's message files."""
+        return (self.data_dir / "broker").resolve()
 
     @property
     def is_sqlite(self) -> bool:

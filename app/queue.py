@@ -31,8 +31,15 @@ def make_celery(settings: Settings) -> Celery:
         # in parallel, so it must exceed the hard time limit.
         "visibility_timeout": int(limit * 1.5),
     }
-    if settings.broker_url.startswith("sqla+"):
-        transport_options["polling_interval"] = 0.2
+    if settings.uses_embedded_broker:
+        messages = settings.broker_dir / "messages"
+        messages.mkdir(parents=True, exist_ok=True)
+        transport_options.update(
+            data_folder_in=str(messages),
+            data_folder_out=str(messages),
+            store_processed=False,
+            polling_interval=0.1,
+        )
     app.conf.update(
         task_queues=(Queue(DEFAULT_QUEUE), Queue(SCORING_QUEUE), Queue(GPU_QUEUE)),
         task_default_queue=DEFAULT_QUEUE,

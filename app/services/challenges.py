@@ -102,6 +102,24 @@ def leaderboard_visible(
     return False
 
 
+def configure_phase(
+    *, phase: Phase, visibility: str | None = None, counting: str | None = None
+) -> None:
+    """Change a phase's leaderboard visibility or ranking rule."""
+    errors = {}
+    if visibility is not None and visibility not in VISIBILITIES:
+        errors["visibility"] = f"use one of {', '.join(VISIBILITIES)}"
+    if counting is not None and counting not in COUNTING_RULES:
+        errors["counting"] = f"use one of {', '.join(COUNTING_RULES)}"
+    if errors:
+        raise InvalidInput(errors)
+    if visibility is not None:
+        phase.leaderboard_visibility = visibility
+    if counting is not None:
+        phase.counting = counting
+    phase.leaderboard_version += 1
+
+
 @dataclass
 class ImportReport:
     """What an import found: counts, warnings that did not stop it, and the phase."""

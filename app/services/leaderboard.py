@@ -66,13 +66,14 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
             .order_by(Submission.created_at, Submission.id)
         ).tuples()
     )
-    entries = dict(
-        session.execute(
+    entries = {
+        team_id: count
+        for team_id, count in session.execute(
             select(Submission.team_id, func.count(Submission.id))
             .where(Submission.phase_id == phase.id, Submission.status == "scored")
             .group_by(Submission.team_id)
         ).tuples()
-    )
+    }
     by_team: dict[int, list[tuple[Submission, Team]]] = {}
     for submission, team in scored:
         by_team.setdefault(team.id, []).append((submission, team))

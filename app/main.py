@@ -1,0 +1,109 @@
+"""The web application: `create_app()` builds it, the lifespan opens its resources."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import DomainError, NotAuthenticated
+from app.queue import TaskSender, make_celery
+from app.services.mail import ConsoleMailer, FileMailer, Mailer
+from app.services.storage import LocalStorage
+from app.web.deps import CSRF_COOKIE
+from app.web.middleware import LimitBodySize, SecurityHeaders
+from app.web.pages import accounts, challenges, submissions
+from app.web.templating import templates
+
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    """Return the configured email backend."""
+    if settings.email_backend == "file":
+        return FileMailer(settings.data_dir / "outbox")
+    return ConsoleMailer()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the site for the given (or the environment's) settings."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.storage = LocalStorage(settings.data_dir)
+        app.state.tasks = TaskSender(make_celery(settings))
+        app.state.mailer = make_mailer(settings)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="WSSS4LUAD challenge server",
+        lifespan=lifespan,
+        debug=settings.debug,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.add_middleware(
+        SecurityHeaders, csrf_cookie=CSRF_COOKIE, secure_cookies=settings.secure_cookies
+    )
+    app.add_middleware(LimitBodySize, max_bytes=settings.max_upload_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(accounts.router)
+    app.include_router(challenges.router)
+    app.include_router(submissions.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    _add_error_handlers(app)
+    return app
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", "text/html"
+    )
+
+
+def _error_page(request: Request, status_code: int, message: str) -> Response:
+    if not _wants_html(request):
+        return JSONResponse({"detail": message}, status_code=status_code)
+    return templates.TemplateResponse(
+        request=request,
+        name="error.html",
+        context={"status_code": status_code, "message": message, "user": None, "csrf_token": ""},
+        status_code=status_code,
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, error: DomainError) -> Response:
+        if isinstance(error, NotAuthenticated) and _wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return _error_page(request, error.status_code, error.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        message = str(error.detail) if error.detail else "something went wrong"
+        if error.status_code == 404:
+            message = "This page does not exist."
+        return _error_page(request, error.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        fields = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc'][1:])}: {e['msg']}" for e in error.errors()
+        )
+        return _error_page(request, 422, f"invalid request ({fields})")

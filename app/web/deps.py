@@ -1,0 +1,118 @@
+"""Request dependencies: the database session, the current user, CSRF, settings."""
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import NotAuthenticated, PermissionDenied
+from app.models import User
+from app.queue import TaskSender
+from app.services import sessions as sessions_service
+from app.services.mail import Mailer
+from app.services.storage import Storage
+
+SESSION_COOKIE = "wsss_session"
+CSRF_COOKIE = "wsss_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+def get_settings_from_app(request: Request) -> Settings:
+    """Return the settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield a session; commit when the endpoint returns, roll back when it raises."""
+    with request.app.state.sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+# scope="function": commit before the response is sent, so a redirect never outruns it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_storage(request: Request) -> Storage:
+    """Return the app's storage."""
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_tasks(request: Request) -> TaskSender:
+    """Return the app's task sender."""
+    tasks: TaskSender = request.app.state.tasks
+    return tasks
+
+
+def get_mailer(request: Request) -> Mailer:
+    """Return the app's mailer."""
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+TasksDep = Annotated[TaskSender, Depends(get_tasks)]
+MailerDep = Annotated[Mailer, Depends(get_mailer)]
+
+
+def get_optional_user(request: Request, session: SessionDep, settings: SettingsDep) -> User | None:
+    """Return the logged-in user, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    found = sessions_service.resolve_session(
+        session=session, token=token, idle=timedelta(minutes=settings.session_idle_minutes)
+    )
+    return found.user if found else None
+
+
+OptionalUserDep = Annotated[User | None, Depends(get_optional_user, scope="function")]
+
+
+def get_user(user: OptionalUserDep) -> User:
+    """Return the logged-in user or refuse with 401 (pages redirect to the log-in form)."""
+    if user is None:
+        raise NotAuthenticated("log in to continue")
+    return user
+
+
+UserDep = Annotated[User, Depends(get_user, scope="function")]
+
+
+def csrf_token_for(request: Request, settings: Settings) -> str:
+    """Return the form token bound to this browser's CSRF cookie."""
+    seed = request.cookies.get(CSRF_COOKIE) or request.state.new_csrf_seed
+    return hmac.new(settings.secret_key.encode(), seed.encode(), hashlib.sha256).hexdigest()
+
+
+async def verify_csrf(request: Request, settings: SettingsDep) -> None:
+    """Refuse a state-changing browser request without a valid token (form field or header)."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise PermissionDenied("cross-site request refused")
+    seed = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not seed or not sent:
+        raise PermissionDenied("the form expired; reload the page and try again")
+    expected = hmac.new(settings.secret_key.encode(), seed.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, sent):
+        raise PermissionDenied("the form expired; reload the page and try again")
+
+
+CsrfDep = Depends(verify_csrf)

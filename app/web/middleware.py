@@ -1,0 +1,109 @@
+"""ASGI middleware: request body cap, security headers and the CSRF seed cookie."""
+
+import secrets
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the app when a streamed body passes the cap."""
+
+
+class LimitBodySize:
+    """Answer 413 before reading a body whose Content-Length is over the cap, and stop
+    streaming bodies (chunked uploads) as soon as they pass it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_413(send, self.max_bytes)
+            return
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await _send_413(send, self.max_bytes)
+
+
+async def _send_413(send: Send, max_bytes: int) -> None:
+    body = b'{"detail": "the request body is larger than the %d MB limit"}' % (
+        max_bytes // (1024 * 1024)
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    """Add the security headers to every response, and give new browsers a CSRF seed."""
+
+    def __init__(self, app: ASGIApp, *, csrf_cookie: str, secure_cookies: bool) -> None:
+        self.app = app
+        self.csrf_cookie = csrf_cookie
+        self.secure = secure_cookies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookies = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+        seed = None
+        if f"{self.csrf_cookie}=" not in cookies:
+            seed = secrets.token_urlsafe(32)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["new_csrf_seed"] = seed
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                ]
+                if seed is not None:
+                    flags = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
+                    headers.append((b"set-cookie", f"{self.csrf_cookie}={seed}{flags}".encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,250 @@
+"""Sign up, log in and out, reset a password, see one's account."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from app.errors import Conflict, InvalidInput, LimitReached
+from app.models import Team, TeamMember
+from app.services import accounts as accounts_service
+from app.services import sessions as sessions_service
+from app.web.deps import (
+    SESSION_COOKIE,
+    CsrfDep,
+    MailerDep,
+    OptionalUserDep,
+    SessionDep,
+    SettingsDep,
+    UserDep,
+)
+from app.web.rendering import redirect, render, safe_next
+
+router = APIRouter(tags=["accounts"])
+
+
+def _set_session_cookie(response: Response, token: str, secure: bool, max_days: int) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_days * 86400,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+
+
+@router.get("/signup", response_class=HTMLResponse, name="signup_form")
+def signup_form(
+    request: Request, settings: SettingsDep, user: OptionalUserDep, next: str = "/"
+) -> Response:
+    """Show the sign-up form."""
+    if user is not None:
+        return redirect(safe_next(next))
+    return render(request, "accounts/signup.html", settings=settings, user=None, next=next, form={})
+
+
+@router.post("/signup", dependencies=[CsrfDep], name="signup")
+def signup(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    display_name: Annotated[str, Form()],
+    affiliation: Annotated[str, Form()] = "",
+    country: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Create an account and log it in."""
+    form = {
+        "email": email,
+        "display_name": display_name,
+        "affiliation": affiliation,
+        "country": country,
+    }
+    try:
+        user = accounts_service.create_user(
+            session=session,
+            email=email,
+            password=password,
+            display_name=display_name,
+            affiliation=affiliation,
+            country=country,
+        )
+    except InvalidInput as error:
+        return render(
+            request,
+            "accounts/signup.html",
+            settings=settings,
+            user=None,
+            next=next,
+            form=form,
+            errors=error.errors,
+            status_code=422,
+        )
+    except Conflict as error:
+        return render(
+            request,
+            "accounts/signup.html",
+            settings=settings,
+            user=None,
+            next=next,
+            form=form,
+            errors={"email": error.message},
+            status_code=409,
+        )
+    token = sessions_service.start_session(
+        session=session, user=user, lifetime=timedelta(days=settings.session_max_days)
+    )
+    response = redirect(_with_notice(safe_next(next), "welcome"))
+    _set_session_cookie(response, token, settings.secure_cookies, settings.session_max_days)
+    return response
+
+
+def _with_notice(url: str, notice: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}notice={notice}"
+
+
+@router.get("/login", response_class=HTMLResponse, name="login_form")
+def login_form(
+    request: Request, settings: SettingsDep, user: OptionalUserDep, next: str = "/"
+) -> Response:
+    """Show the log-in form."""
+    if user is not None:
+        return redirect(safe_next(next))
+    return render(request, "accounts/login.html", settings=settings, user=None, next=next)
+
+
+@router.post("/login", dependencies=[CsrfDep], name="login")
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Check credentials; start a fresh session (a new id at every log-in)."""
+    try:
+        user = accounts_service.authenticate(
+            session=session,
+            email=email,
+            password=password,
+            ip=request.client.host if request.client else "",
+            failures_allowed=settings.login_failures_allowed,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+    except LimitReached as error:
+        return render(
+            request,
+            "accounts/login.html",
+            settings=settings,
+            user=None,
+            next=next,
+            email=email,
+            error=error.message,
+            status_code=429,
+        )
+    if user is None:
+        return render(
+            request,
+            "accounts/login.html",
+            settings=settings,
+            user=None,
+            next=next,
+            email=email,
+            error="Wrong email or password.",
+            status_code=401,
+        )
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        sessions_service.end_session(session=session, token=old)
+    token = sessions_service.start_session(
+        session=session, user=user, lifetime=timedelta(days=settings.session_max_days)
+    )
+    response = redirect(safe_next(next))
+    _set_session_cookie(response, token, settings.secure_cookies, settings.session_max_days)
+    return response
+
+
+@router.post("/logout", dependencies=[CsrfDep], name="logout")
+def logout(request: Request, session: SessionDep) -> Response:
+    """End the session and forget the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        sessions_service.end_session(session=session, token=token)
+    response = redirect("/?notice=logged_out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/password/forgot", response_class=HTMLResponse, name="forgot_form")
+def forgot_form(request: Request, settings: SettingsDep, user: OptionalUserDep) -> Response:
+    """Ask for the account's email."""
+    return render(request, "accounts/forgot.html", settings=settings, user=user)
+
+
+@router.post("/password/forgot", dependencies=[CsrfDep], name="forgot")
+def forgot(
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    email: Annotated[str, Form()],
+) -> Response:
+    """Send a reset link when the account exists; answer the same either way."""
+    accounts_service.request_password_reset(
+        session=session, email=email, mailer=mailer, base_url=settings.base_url
+    )
+    return redirect("/login?notice=reset_sent")
+
+
+@router.get("/password/reset/{token}", response_class=HTMLResponse, name="reset_form")
+def reset_form(request: Request, token: str, settings: SettingsDep) -> Response:
+    """Show the new-password form."""
+    return render(request, "accounts/reset.html", settings=settings, user=None, token=token)
+
+
+@router.post("/password/reset/{token}", dependencies=[CsrfDep], name="reset")
+def reset(
+    request: Request,
+    token: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    password: Annotated[str, Form()],
+) -> Response:
+    """Set the new password and log the account out everywhere."""
+    try:
+        user = accounts_service.reset_password(session=session, token=token, password=password)
+    except InvalidInput as error:
+        return render(
+            request,
+            "accounts/reset.html",
+            settings=settings,
+            user=None,
+            token=token,
+            errors=error.errors,
+            status_code=422,
+        )
+    sessions_service.end_all_sessions(session=session, user=user)
+    response = redirect("/login?notice=password_changed")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse, name="account")
+def account(
+    request: Request, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Show the user's profile and teams."""
+    teams = list(
+        session.scalars(
+            select(Team)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .where(TeamMember.user_id == user.id)
+        )
+    )
+    return render(request, "accounts/account.html", settings=settings, user=user, teams=teams)

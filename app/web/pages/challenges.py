@@ -1,0 +1,197 @@
+"""Challenge pages: overview, registration, team, data download, leaderboard."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.models import Challenge, Phase, User
+from app.services import challenges as challenges_service
+from app.services import leaderboard as leaderboard_service
+from app.services import teams as teams_service
+from app.web.deps import CsrfDep, OptionalUserDep, SessionDep, SettingsDep, StorageDep, UserDep
+from app.web.rendering import redirect, render
+
+router = APIRouter(tags=["challenges"])
+
+
+@router.get("/", response_class=HTMLResponse, name="home")
+def home(
+    request: Request, session: SessionDep, settings: SettingsDep, user: OptionalUserDep
+) -> Response:
+    """List the challenges."""
+    challenges = challenges_service.list_challenges(session=session)
+    return render(request, "home.html", settings=settings, user=user, challenges=challenges)
+
+
+def _context(session: SessionDep, challenge: Challenge, user: User | None) -> dict[str, Any]:
+    membership = teams_service.get_membership(session=session, challenge=challenge, user=user)
+    return {
+        "challenge": challenge,
+        "membership": membership,
+        "team": membership.team if membership else None,
+        "is_organizer": challenges_service.is_organizer(
+            session=session, challenge=challenge, user=user
+        ),
+        "phase_state": challenges_service.phase_state,
+    }
+
+
+@router.get("/challenges/{slug}", response_class=HTMLResponse, name="challenge")
+def challenge_page(
+    request: Request,
+    slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: OptionalUserDep,
+    tab: Literal["overview", "rules", "data"] = "overview",
+) -> Response:
+    """Show a challenge: description, rules or data, with its phases."""
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    return render(
+        request,
+        "challenges/challenge.html",
+        settings=settings,
+        user=user,
+        tab=tab,
+        **_context(session, challenge, user),
+    )
+
+
+@router.get("/challenges/{slug}/register", response_class=HTMLResponse, name="register_form")
+def register_form(
+    request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Show the registration form: accept the rules, create or join a team."""
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    context = _context(session, challenge, user)
+    if context["membership"] is not None:
+        return redirect(f"/challenges/{slug}/team")
+    return render(
+        request, "challenges/register.html", settings=settings, user=user, form={}, **context
+    )
+
+
+@router.post("/challenges/{slug}/register", dependencies=[CsrfDep], name="register")
+def register(
+    request: Request,
+    slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+    action: Annotated[Literal["create", "join"], Form()],
+    team_name: Annotated[str, Form()] = "",
+    invite_code: Annotated[str, Form()] = "",
+    accept_rules: Annotated[bool, Form()] = False,
+) -> Response:
+    """Register a new team, or join one with its invite code."""
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    try:
+        if action == "create":
+            team = teams_service.register_team(
+                session=session,
+                challenge=challenge,
+                user=user,
+                name=team_name,
+                accept_rules=accept_rules,
+            )
+            notice = "registered" if team.status == "approved" else "pending"
+        else:
+            team = teams_service.join_team(
+                session=session,
+                challenge=challenge,
+                user=user,
+                invite_code=invite_code,
+                accept_rules=accept_rules,
+            )
+            notice = "joined"
+    except (InvalidInput, Conflict, NotFound) as error:
+        errors = error.errors if isinstance(error, InvalidInput) else {action: error.message}
+        return render(
+            request,
+            "challenges/register.html",
+            settings=settings,
+            user=user,
+            form={"team_name": team_name, "invite_code": invite_code, "action": action},
+            errors=errors,
+            status_code=error.status_code,
+            **_context(session, challenge, user),
+        )
+    return redirect(f"/challenges/{slug}/team?notice={notice}")
+
+
+@router.get("/challenges/{slug}/team", response_class=HTMLResponse, name="team")
+def team_page(
+    request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Show the user's team: members, invite code, registration status."""
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    context = _context(session, challenge, user)
+    if context["membership"] is None:
+        return redirect(f"/challenges/{slug}/register")
+    return render(request, "challenges/team.html", settings=settings, user=user, **context)
+
+
+def _phase(session: SessionDep, slug: str, phase_slug: str) -> Phase:
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
+
+
+@router.get("/challenges/{slug}/phases/{phase_slug}/data", name="phase_data")
+def phase_data(
+    slug: str, phase_slug: str, session: SessionDep, storage: StorageDep, user: UserDep
+) -> Response:
+    """Download the phase's images and background masks (never its ground truth)."""
+    phase = _phase(session, slug, phase_slug)
+    if not challenges_service.is_organizer(session=session, challenge=phase.challenge, user=user):
+        membership = teams_service.get_membership(
+            session=session, challenge=phase.challenge, user=user
+        )
+        if membership is None or membership.team.status != "approved":
+            raise PermissionDenied("the data is for approved participants; register a team first")
+    if not phase.data_archive_key:
+        raise NotFound("this phase has no data yet")
+    path = storage.path(phase.data_archive_key)
+    return FileResponse(path, media_type="application/zip", filename=path.name)
+
+
+@router.get(
+    "/challenges/{slug}/phases/{phase_slug}/leaderboard",
+    response_class=HTMLResponse,
+    name="leaderboard",
+)
+def leaderboard_page(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: OptionalUserDep,
+    sort: str = "rank",
+    order: Literal["asc", "desc"] | None = None,
+) -> Response:
+    """Show the leaderboard, honouring the phase's visibility; sortable per column."""
+    phase = _phase(session, slug, phase_slug)
+    context = _context(session, phase.challenge, user)
+    visible = challenges_service.leaderboard_visible(session=session, phase=phase, user=user)
+    rows: list[leaderboard_service.LeaderboardRow] = []
+    if visible:
+        order = order or ("asc" if sort in ("rank", "team") else "desc")
+        rows = leaderboard_service.sort_rows(
+            leaderboard_service.leaderboard(session=session, phase=phase),
+            sort if sort in leaderboard_service.SORTABLE else "rank",
+            order == "desc",
+        )
+    return render(
+        request,
+        "challenges/leaderboard.html",
+        settings=settings,
+        user=user,
+        phase=phase,
+        rows=rows,
+        visible=visible,
+        sort=sort,
+        order=order,
+        **context,
+    )

@@ -1,0 +1,255 @@
+"""Submitting from the browser, following a submission live, and a team's history."""
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from app.errors import DomainError, InvalidInput, LimitReached
+from app.models import Phase, User
+from app.services import challenges as challenges_service
+from app.services import submissions as submissions_service
+from app.services import teams as teams_service
+from app.services.storage import Storage
+from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
+from app.web.rendering import redirect, render
+
+router = APIRouter(tags=["submissions"])
+
+_COPY_CHUNK = 1 << 20
+
+
+def _phase(session: SessionDep, slug: str, phase_slug: str) -> Phase:
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def receive_upload(upload: UploadFile, storage: Storage) -> tuple[Path, str]:
+    """Copy an uploaded file to a server-named scratch file; return its path and SHA-256."""
+    target = storage.scratch_dir() / f"{uuid.uuid4().hex}.upload"
+    digest = hashlib.sha256()
+    with target.open("wb") as out:
+        while chunk := upload.file.read(_COPY_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return target, digest.hexdigest()
+
+
+def _submit_context(session: SessionDep, phase: Phase, user: User) -> dict[str, Any]:
+    membership = teams_service.get_membership(session=session, challenge=phase.challenge, user=user)
+    team = membership.team if membership else None
+    left = submissions_service.remaining(session=session, phase=phase, team=team) if team else None
+    return {
+        "challenge": phase.challenge,
+        "phase": phase,
+        "team": team,
+        "membership": membership,
+        "remaining": left,
+        "state": challenges_service.phase_state(phase),
+        "is_organizer": challenges_service.is_organizer(
+            session=session, challenge=phase.challenge, user=user
+        ),
+        "phase_state": challenges_service.phase_state,
+    }
+
+
+@router.get(
+    "/challenges/{slug}/phases/{phase_slug}/submit", response_class=HTMLResponse, name="submit_form"
+)
+def submit_form(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+) -> Response:
+    """Show the upload form with the team's remaining submissions."""
+    phase = _phase(session, slug, phase_slug)
+    return render(
+        request,
+        "submissions/submit.html",
+        settings=settings,
+        user=user,
+        form={},
+        **_submit_context(session, phase, user),
+    )
+
+
+@router.post(
+    "/challenges/{slug}/phases/{phase_slug}/submissions",
+    dependencies=[CsrfDep],
+    name="submit",
+)
+def submit(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    tasks: TasksDep,
+    user: UserDep,
+    file: Annotated[UploadFile, File()],
+    method_name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    url: Annotated[str, Form()] = "",
+    external_data: Annotated[Literal["none", "other"], Form()] = "none",
+) -> Response:
+    """Receive an archive, check it, queue it for scoring, then show its page."""
+    phase = _phase(session, slug, phase_slug)
+    upload, sha256 = receive_upload(file, storage)
+    try:
+        submission = submissions_service.create_submission(
+            session=session,
+            storage=storage,
+            phase=phase,
+            user=user,
+            upload=upload,
+            archive_name=file.filename or "submission.zip",
+            sha256=sha256,
+            method_name=method_name,
+            description=description,
+            url=url,
+            external_data=external_data,
+            enqueue=tasks.score,
+        )
+    except DomainError as error:
+        upload.unlink(missing_ok=True)
+        errors = error.errors if isinstance(error, InvalidInput) else {"file": error.message}
+        if _wants_json(request):
+            payload: dict[str, Any] = {"errors": errors}
+            if isinstance(error, LimitReached) and error.retry_at:
+                payload["retry_at"] = error.retry_at.isoformat()
+            return JSONResponse(payload, status_code=error.status_code)
+        form = {"method_name": method_name, "description": description, "url": url}
+        return render(
+            request,
+            "submissions/submit.html",
+            settings=settings,
+            user=user,
+            form=form,
+            errors=errors,
+            status_code=error.status_code,
+            **_submit_context(session, phase, user),
+        )
+    location = f"/submissions/{submission.id}"
+    if _wants_json(request):
+        return JSONResponse({"id": submission.id, "status": submission.status, "url": location})
+    return redirect(location)
+
+
+@router.post(
+    "/challenges/{slug}/phases/{phase_slug}/precheck", dependencies=[CsrfDep], name="precheck"
+)
+def precheck(
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    storage: StorageDep,
+    user: UserDep,
+    file: Annotated[UploadFile, File()],
+) -> JSONResponse:
+    """Check an archive's structure without storing or counting it; list every problem."""
+    phase = _phase(session, slug, phase_slug)
+    upload, _ = receive_upload(file, storage)
+    try:
+        problems = submissions_service.precheck_archive(phase=phase, archive=upload)
+    finally:
+        upload.unlink(missing_ok=True)
+    return JSONResponse(
+        {
+            "ok": not problems,
+            "images": phase.image_count,
+            "problems": [{"entry": p.entry, "message": p.message} for p in problems],
+        }
+    )
+
+
+@router.get("/submissions/{submission_id}", response_class=HTMLResponse, name="submission")
+def submission_page(
+    request: Request, submission_id: int, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Show a submission, updating live until it is settled."""
+    submission = submissions_service.get_submission(
+        session=session, submission_id=submission_id, user=user
+    )
+    return render(
+        request,
+        "submissions/submission.html",
+        settings=settings,
+        user=user,
+        submission=submission,
+        challenge=submission.phase.challenge,
+        phase=submission.phase,
+    )
+
+
+@router.get(
+    "/submissions/{submission_id}/status", response_class=HTMLResponse, name="submission_status"
+)
+def submission_status(
+    request: Request, submission_id: int, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Return the live status card (polled by htmx until the submission is settled)."""
+    submission = submissions_service.get_submission(
+        session=session, submission_id=submission_id, user=user
+    )
+    return render(
+        request,
+        "submissions/_status.html",
+        settings=settings,
+        user=user,
+        submission=submission,
+        phase=submission.phase,
+    )
+
+
+@router.get(
+    "/challenges/{slug}/phases/{phase_slug}/submissions",
+    response_class=HTMLResponse,
+    name="team_submissions",
+)
+def team_submissions(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+) -> Response:
+    """Show the team's submissions to a phase with all their scores."""
+    phase = _phase(session, slug, phase_slug)
+    context = _submit_context(session, phase, user)
+    team = context["team"]
+    if team is None:
+        return redirect(f"/challenges/{slug}/register")
+    submissions = submissions_service.list_team_submissions(session=session, phase=phase, team=team)
+    return render(
+        request,
+        "submissions/history.html",
+        settings=settings,
+        user=user,
+        submissions=submissions,
+        **context,
+    )
+
+
+@router.post("/submissions/{submission_id}/select", dependencies=[CsrfDep], name="select")
+def select(submission_id: int, session: SessionDep, user: UserDep) -> Response:
+    """Make a scored submission the one that counts for the team."""
+    submission = submissions_service.get_submission(
+        session=session, submission_id=submission_id, user=user
+    )
+    submissions_service.select_submission(session=session, submission=submission)
+    phase = submission.phase
+    return redirect(
+        f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/submissions?notice=selected"
+    )

@@ -1,0 +1,58 @@
+"""Render pages with the context every template needs (user, CSRF token, notices)."""
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.config import Settings
+from app.models import User
+from app.web.deps import csrf_token_for
+from app.web.templating import templates
+
+NOTICES = {
+    "welcome": "Welcome! Your account is ready.",
+    "logged_out": "You are logged out.",
+    "reset_sent": "If an account exists for that address, a reset link is on its way.",
+    "password_changed": "Your password was changed. Log in with the new one.",
+    "registered": "Your team is registered.",
+    "pending": "Your registration waits for the organizers' approval.",
+    "joined": "You joined the team.",
+    "selected": "This submission now counts for your team.",
+}
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    settings: Settings,
+    user: User | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a template with the shared context."""
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    return templates.TemplateResponse(
+        request=request,
+        name=name,
+        context={
+            "user": user,
+            "csrf_token": csrf_token_for(request, settings),
+            "notice": notice,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    """Redirect after a POST (303, so the browser follows with GET)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Return a same-site path to go to after log-in; anything else becomes `default`."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
