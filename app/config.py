@@ -1,8 +1,8 @@
 """Settings, read once from the environment (prefix WSSS4LUAD_) or a .env file.
 
 The embedded default needs no server: SQLite, and kombu's filesystem transport as the
-Celery broker, both under DATA_DIR (one host). Production (ENVIRONMENT=production) refuses to start on those defaults,
-with a short or default secret key, or with debug on.
+Celery broker, both under DATA_DIR (one host). Production (ENVIRONMENT=production)
+refuses to start on those defaults, with a short or default secret key, or with debug on.
 """
 
 from functools import lru_cache

@@ -30,3 +30,58 @@ def real_validation() -> Path:
     if not (REAL_VALIDATION / "mask").is_dir():
         pytest.skip(f"real validation split not present at {REAL_VALIDATION}")
     return REAL_VALIDATION
+
+
+# --- Databases, settings and the site -------------------------------------------------
+
+DATABASE_KINDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=DATABASE_KINDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A migrated database of each kind; every test using it runs on both."""
+    from tests.databases import migrated_database
+
+    with migrated_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path):
+    """Test settings on an emptied database, with a private DATA_DIR and a file outbox."""
+    from app.config import Settings
+    from tests.databases import empty_all_tables
+
+    empty_all_tables(database_url)
+    return Settings(
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        email_backend="file",
+        secret_key="test-secret-key-" + "x" * 32,
+    )
+
+
+@pytest.fixture
+def sessions(settings):
+    """A session factory on the test database."""
+    from app.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def session(sessions):
+    """One session; commits only when the test commits."""
+    with sessions() as db_session:
+        yield db_session
+
+
+@pytest.fixture
+def storage(settings):
+    """Local storage under the test DATA_DIR."""
+    from app.services.storage import LocalStorage
+
+    return LocalStorage(settings.data_dir)

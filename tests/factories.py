@@ -1,4 +1,4 @@
-"""Builders for masks, ground-truth folders and submission archives used across tests."""
+"""Builders for masks, ground-truth folders, archives and database rows used across tests."""
 
 import io
 import zipfile
@@ -87,3 +87,84 @@ def forged_png_header(width: int, height: int) -> bytes:
     idat = zlib.compress(b"\x00" * 1024)
     signature = b"\x89PNG\r\n\x1a\n"
     return signature + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+# --- Database rows -------------------------------------------------------------------
+
+PASSWORD = "correct-horse-battery"
+
+
+def make_user(session, email="pat@example.org", name="Pat", **fields):
+    """Create an account with the shared test password."""
+    from app.services import accounts as accounts_service
+
+    return accounts_service.create_user(
+        session=session, email=email, password=PASSWORD, display_name=name, **fields
+    )
+
+
+def make_phase(
+    session,
+    storage,
+    folder: Path,
+    *,
+    challenge="wsss4luad",
+    phase="validation",
+    masks=None,
+    **options,
+):
+    """Import a small generated phase (ground truth written under `folder`)."""
+    from app.services import challenges as challenges_service
+
+    masks = masks or {
+        f"{i:02d}.png": random_mask(np.random.default_rng(i), 24 + 8 * i, 40) for i in range(3)
+    }
+    dataset = write_ground_truth(folder / f"{challenge}-{phase}", masks)
+    (dataset / "img").mkdir()
+    for name, mask in masks.items():
+        rgb = np.stack([mask * 60, mask * 40, 255 - mask * 50], axis=-1).astype(np.uint8)
+        Image.fromarray(rgb, "RGB").save(dataset / "img" / name)
+    report = challenges_service.import_phase(
+        session=session,
+        storage=storage,
+        challenge_slug=challenge,
+        phase_slug=phase,
+        dataset_dir=dataset,
+        **options,
+    )
+    return report.phase, masks
+
+
+def make_team(session, challenge, user, name="Team Pat"):
+    """Register an approved team for `user`."""
+    from app.services import teams as teams_service
+
+    team = teams_service.register_team(
+        session=session, challenge=challenge, user=user, name=name, accept_rules=True
+    )
+    team.status = "approved"
+    session.flush()
+    return team
+
+
+def prediction_zip(path: Path, masks, *, damage: float = 0.0, seed: int = 0) -> Path:
+    """Write a zip predicting `masks`, with a fraction `damage` of pixels relabelled."""
+    rng = np.random.default_rng(seed)
+    entries = {}
+    for name, mask in masks.items():
+        prediction = np.where(mask == 3, 0, mask).astype(np.uint8)
+        if damage:
+            flip = rng.random(mask.shape) < damage
+            prediction[flip] = (prediction[flip] + 1) % 3
+        entries[name] = png_bytes(prediction, "L")
+    return write_zip(path, entries)
+
+
+class RecordingTasks:
+    """Stands in for the task sender where a test needs no worker: records the ids."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def score(self, submission_id: int) -> None:
+        self.sent.append(submission_id)
