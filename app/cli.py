@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 EXIT_REJECTED = 1
 EXIT_BAD_GROUND_TRUTH = 3
+EXIT_INTERNAL = 4
 
 cli = typer.Typer(
     name="wsss4luad",
@@ -53,13 +54,17 @@ def score(
         Path,
         typer.Argument(
             help="Ground truth in the official layout (mask/, background-mask/) "
-            "or a prepared ground-truth folder.",
+            "or a folder made by `wsss4luad prepare-gt`.",
             exists=True,
             file_okay=False,
+            metavar="GT_DIR",
         ),
     ],
     submission: Annotated[
-        Path, typer.Argument(help="A .zip of PNG masks, or a folder of them.", exists=True)
+        Path,
+        typer.Argument(
+            help="A .zip of PNG masks, or a folder of them.", exists=True, metavar="SUBMISSION"
+        ),
     ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of tables.")
@@ -86,10 +91,37 @@ def score(
         if rejected.omitted:
             errors.print(f"  ... and {rejected.omitted} more", highlight=False)
         raise typer.Exit(EXIT_REJECTED) from None
+    except Exception as error:
+        errors.print(
+            f"[bold red]Internal error[/] ({type(error).__name__}: {error}); this is a bug in "
+            "the scorer, not a problem of the submission",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_INTERNAL) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict()) + "\n")
     else:
         print_score_tables(result, Console())
+
+
+@cli.command("prepare-gt")
+def prepare_gt(
+    gt_dir: Annotated[
+        Path, typer.Argument(help="Ground truth in the official layout.", file_okay=False)
+    ],
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write (replaced whole).")],
+) -> None:
+    """Prepare ground truth once for fast repeated scoring (what the server does on import)."""
+    from app.scoring import prepare_ground_truth
+
+    try:
+        prepared = prepare_ground_truth(GroundTruthFolder(gt_dir), out_dir)
+    except GroundTruthError as error:
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]Ground truth unusable:[/] {error}", highlight=False
+        )
+        raise typer.Exit(EXIT_BAD_GROUND_TRUTH) from None
+    Console().print(f"Prepared {len(prepared.images)} images into {out_dir}", highlight=False)
 
 
 @cli.command("make-demo-data")

@@ -8,7 +8,6 @@ import numpy as np
 from typer.testing import CliRunner
 
 from app.cli import EXIT_BAD_GROUND_TRUTH, EXIT_REJECTED, cli
-from app.scoring import GroundTruthFolder, prepare_ground_truth
 from tests.factories import png_bytes, write_zip
 
 runner = CliRunner()
@@ -40,8 +39,10 @@ def test_score_table_on_a_folder_and_a_prepared_phase(small_phase, small_masks, 
     folder.mkdir()
     for name, data in predictions(small_masks).items():
         (folder / name).write_bytes(data)
-    prepared = prepare_ground_truth(GroundTruthFolder(small_phase), tmp_path / "prepared")
-    for ground_truth in (small_phase, prepared.root):
+    prepared = runner.invoke(cli, ["prepare-gt", str(small_phase), str(tmp_path / "prepared")])
+    assert prepared.exit_code == 0, prepared.output
+    assert "Prepared 5 images" in prepared.stdout
+    for ground_truth in (small_phase, tmp_path / "prepared"):
         result = runner.invoke(
             cli, ["score", str(ground_truth), str(folder)], env={"COLUMNS": "160"}
         )

@@ -20,6 +20,7 @@ import os
 import stat
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,16 @@ from app.scoring.png import HEADER_BYTES, read_header
 MAX_PROBLEMS: Final = 50
 JUNK_NAMES: Final = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 ARCHIVE_SUFFIXES: Final = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst")
-MAX_COMPRESSION_RATIO: Final = 100
-"""PNG data barely compresses again; a member inflating more than 100:1 is a bomb."""
+MAX_COMPRESSION_RATIO: Final = 1100
+"""Above what deflate can produce (about 1032:1): such a member is forged. Honest but
+extreme ratios (uncompressed PNGs of uniform masks reach several hundred) are accepted;
+the declared-size caps are what bound inflation."""
 RATIO_CHECK_FROM_BYTES: Final = 1 << 20
 _ZIP_METHODS: Final = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_ENCRYPTED: Final = 0x1
+_PATCHED_DATA: Final = 0x20
+_STRONG_ENCRYPTION: Final = 0x40
+_SLACK_BYTES: Final = 1 << 20
 
 Kind = Literal["file", "dir", "symlink", "special"]
 
@@ -57,9 +64,6 @@ class Limits:
             max_total_bytes=sum(_rgba_png_bytes(w, h) + 4096 for w, h in sizes.values())
             + _SLACK_BYTES,
         )
-
-
-_SLACK_BYTES: Final = 1 << 20
 
 
 def png_size_cap(width: int, height: int) -> int:
@@ -107,7 +111,7 @@ class ZipSource:
     def __init__(self, path: Path) -> None:
         try:
             self._zip = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as error:
+        except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError) as error:
             raise SubmissionRejected(
                 [Problem(path.name, f"not a readable zip archive ({error})")]
             ) from None
@@ -135,8 +139,10 @@ class ZipSource:
         else:
             kind = "special"
         flaw = None
-        if info.flag_bits & 0x1:
+        if info.flag_bits & (_ENCRYPTED | _STRONG_ENCRYPTION):
             flaw = "is encrypted; encrypted archives are not accepted"
+        elif info.flag_bits & _PATCHED_DATA or info.extract_version > zipfile.MAX_EXTRACT_VERSION:
+            flaw = "uses a zip feature this server does not read; re-create the zip plainly"
         elif info.compress_type not in _ZIP_METHODS:
             flaw = (
                 f"uses compression method {info.compress_type}; only stored and deflate "
@@ -149,7 +155,15 @@ class ZipSource:
         try:
             with self._zip.open(self._zip.infolist()[member.position]) as handle:
                 return handle.read(limit)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            ValueError,
+            NotImplementedError,
+            RuntimeError,
+        ) as error:
             raise MaskFormatError(f"corrupt archive member ({error})") from None
 
     def close(self) -> None:
@@ -187,21 +201,21 @@ class FolderSource:
 
     def read(self, member: Member, limit: int) -> bytes:
         """Read at most `limit` bytes of a file, refusing to follow a symlink swapped in."""
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             descriptor = os.open(self._root / member.path, flags)
         except OSError as error:
             raise MaskFormatError(f"cannot read ({error.strerror})") from None
         with os.fdopen(descriptor, "rb") as handle:
-            return handle.read(limit)
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise MaskFormatError("is no longer a regular file")
+            try:
+                return handle.read(limit)
+            except OSError as error:
+                raise MaskFormatError(f"cannot read ({error.strerror})") from None
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-@dataclass(frozen=True)
-class _Plan:
-    by_image: dict[str, Member]
 
 
 class Submission:
@@ -216,18 +230,18 @@ class Submission:
         self.limits = Limits.for_images(sizes)
         self._source: Source = FolderSource(path) if path.is_dir() else ZipSource(path)
         try:
-            self._plan = _plan(self._source, self.sizes, self.limits)
+            self._by_image = _plan(self._source, self.sizes, self.limits)
         except BaseException:
             self._source.close()
             raise
 
     def entry_name(self, image: str) -> str:
         """Return the path of the member that predicts `image`, as written in the archive."""
-        return self._plan.by_image[image].path
+        return self._by_image[image].path
 
     def read(self, image: str) -> bytes:
         """Return the PNG bytes predicting `image`, never more than its size cap."""
-        member = self._plan.by_image[image]
+        member = self._by_image[image]
         cap = self.limits.max_member_bytes[image]
         data = self._source.read(member, cap + 1)
         if len(data) > cap:
@@ -255,7 +269,10 @@ def check_submission(path: Path, sizes: Mapping[str, tuple[int, int]]) -> list[P
     try:
         Submission(path, sizes).close()
     except SubmissionRejected as rejected:
-        return rejected.problems
+        more = (
+            [Problem("", f"... and {rejected.omitted} more problems")] if rejected.omitted else []
+        )
+        return rejected.problems + more
     return []
 
 
@@ -277,7 +294,10 @@ class _Problems:
             raise SubmissionRejected(self.items, omitted=self.omitted)
 
 
-def _plan(source: Source, sizes: Mapping[str, tuple[int, int]], limits: Limits) -> _Plan:
+def _plan(
+    source: Source, sizes: Mapping[str, tuple[int, int]], limits: Limits
+) -> dict[str, Member]:
+    """Run every structural check; return the member predicting each image."""
     problems = _Problems()
     members = source.members()
     if len(members) > limits.max_members:
@@ -294,8 +314,8 @@ def _plan(source: Source, sizes: Mapping[str, tuple[int, int]], limits: Limits) 
         verdict = _screen(member, problems)
         if verdict == "mask":
             masks.append(member)
-        elif verdict == "refused":
-            refused.add(_name_key(member.path.rsplit("/", 1)[-1]))
+        elif verdict == "refused" and _parts(member.path):
+            refused.add(_name_key(_parts(member.path)[-1]))
     _check_layout(masks, problems)
     by_image = _match_names(masks, sizes, problems, already_refused=refused)
     oversized = _check_declared_sizes(by_image, limits, problems)
@@ -316,7 +336,7 @@ def _plan(source: Source, sizes: Mapping[str, tuple[int, int]], limits: Limits) 
                 f"{width}x{height} (the size of image {image})",
             )
     problems.raise_if_any()
-    return _Plan(by_image)
+    return by_image
 
 
 def _screen(member: Member, problems: _Problems) -> Literal["mask", "skip", "refused"]:
@@ -326,8 +346,8 @@ def _screen(member: Member, problems: _Problems) -> Literal["mask", "skip", "ref
     if unsafe:
         problems.add(path, unsafe)
         return "refused"
-    parts = [part for part in path.split("/") if part]
-    if member.kind == "dir" or _is_junk(parts):
+    parts = _parts(path)
+    if member.kind == "dir" or not parts or _is_junk(parts):
         return "skip"
     if member.kind == "symlink":
         problems.add(path, "is a symbolic link; only regular files are accepted")
@@ -362,6 +382,11 @@ def _unsafe_path_reason(path: str) -> str | None:
     return None
 
 
+def _parts(path: str) -> list[str]:
+    """Split a member path, dropping empty and '.' components ('./00.png' is '00.png')."""
+    return [part for part in path.split("/") if part not in ("", ".")]
+
+
 def _is_junk(parts: list[str]) -> bool:
     if parts[0] == "__MACOSX":
         return True
@@ -371,7 +396,7 @@ def _is_junk(parts: list[str]) -> bool:
 def _check_layout(masks: list[Member], problems: _Problems) -> None:
     folders: set[str] = set()
     for member in masks:
-        parts = member.path.split("/")
+        parts = _parts(member.path)
         if len(parts) > 2:
             problems.add(
                 member.path,
@@ -402,7 +427,7 @@ def _match_names(
     expected = {_name_key(name): name for name in sizes}
     by_image: dict[str, Member] = {}
     for member in masks:
-        basename = member.path.rsplit("/", 1)[-1]
+        basename = _parts(member.path)[-1]
         image = expected.get(_name_key(basename))
         if image is None:
             problems.add(member.path, f"matches no image of this phase ({_name_hint(sizes)})")

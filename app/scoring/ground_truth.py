@@ -81,6 +81,7 @@ class GroundTruthFolder:
                 f"{self.background_dir}: no background mask for {', '.join(missing[:10])}"
             )
         self._images = tuple(self._reference(name) for name in names)
+        self._by_name = {image.name: image for image in self._images}
 
     def _reference(self, name: str) -> ReferenceImage:
         mask = _read_header(self.mask_dir / name)
@@ -99,7 +100,7 @@ class GroundTruthFolder:
 
     def load(self, name: str) -> tuple[IndexArray, IndexArray | None]:
         """Decode an image's mask and background mask."""
-        image = next(i for i in self._images if i.name == name)
+        image = self._by_name[name]
         size = (image.width, image.height)
         mask = _decode(self.mask_dir / name, size, max_value=BACKGROUND)
         background = _decode(self.background_dir / name, size, max_value=255)
@@ -121,10 +122,14 @@ class PreparedGroundTruth:
                 f"{PREPARED_FORMAT}; prepare the phase again"
             )
         self.manifest: dict[str, Any] = manifest
-        self._images = tuple(
-            ReferenceImage(entry["name"], entry["width"], entry["height"])
-            for entry in manifest["images"]
-        )
+        try:
+            self._images = tuple(
+                ReferenceImage(str(entry["name"]), int(entry["width"]), int(entry["height"]))
+                for entry in manifest["images"]
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise GroundTruthError(f"{root / MANIFEST}: malformed ({error!r})") from None
+        self._by_name = {image.name: image for image in self._images}
 
     @property
     def images(self) -> tuple[ReferenceImage, ...]:
@@ -133,7 +138,17 @@ class PreparedGroundTruth:
 
     def load(self, name: str) -> tuple[IndexArray, IndexArray | None]:
         """Memory-map an image's target array; the background is already folded in."""
-        target = np.load(self.root / "targets" / f"{name}.npy", mmap_mode="r")
+        image = self._by_name[name]
+        path = self.root / "targets" / f"{name}.npy"
+        try:
+            target = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise GroundTruthError(f"{path}: unreadable ({error})") from None
+        if target.dtype != np.uint8 or target.shape != (image.height, image.width):
+            raise GroundTruthError(
+                f"{path}: holds {target.dtype} {target.shape}, expected uint8 "
+                f"({image.height}, {image.width}); prepare the phase again"
+            )
         return cast(IndexArray, target), None
 
 

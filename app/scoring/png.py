@@ -12,13 +12,14 @@ Pillow.
 
 import io
 import struct
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from zlib_ng import zlib_ng
 
 from app.scoring.classes import LABEL_NAMES, PALETTE
@@ -30,6 +31,10 @@ HEADER_BYTES: Final = 33
 
 _COLOR_TYPES: Final = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
 _MAX_REPORTED_VALUES: Final = 12
+_BIT_DEPTHS: Final = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_MAX_CHUNKS: Final = 100_000
+"""Far above any encoder's IDAT split (libpng writes 8 KiB chunks), far below a chunk flood."""
+_MAX_ANCILLARY_BYTES: Final = 4 << 20
 _INFLATE_ERROR: Final = cast(type[Exception], zlib_ng.error)
 
 IndexArray = npt.NDArray[np.uint8]
@@ -65,10 +70,17 @@ def read_header(head: bytes) -> PngHeader:
     length, kind = struct.unpack(">I4s", head[8:16])
     if kind != b"IHDR" or length != 13:
         raise MaskFormatError("corrupt PNG: the first chunk is not a valid IHDR")
-    width, height, bit_depth, color_type, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    fields = struct.unpack(">IIBBBBB", head[16:29])
+    width, height, bit_depth, color_type, compression, filtering, interlace = fields
     if width == 0 or height == 0:
         raise MaskFormatError(f"PNG header declares an empty image ({width}x{height})")
-    return PngHeader(width, height, bit_depth, color_type, interlace != 0)
+    if bit_depth not in _BIT_DEPTHS.get(color_type, ()):
+        raise MaskFormatError(
+            f"corrupt PNG: bit depth {bit_depth} is invalid for colour type {color_type}"
+        )
+    if compression != 0 or filtering != 0 or interlace not in (0, 1):
+        raise MaskFormatError("corrupt PNG: unknown compression, filter or interlace method")
+    return PngHeader(width, height, bit_depth, color_type, interlace == 1)
 
 
 def decode_mask(
@@ -82,20 +94,33 @@ def decode_mask(
             f"size {header.width}x{header.height}, expected {width}x{height} "
             "(the prediction must have the size of its image)"
         )
-    image_data = _verified_image_data(data)
-    array = _decode_unfiltered(header, image_data)
+    if header.color_type == 0 and header.bit_depth < 8:
+        raise MaskFormatError(
+            f"{header.describe()} is not accepted; save an 8-bit P or L image of class indices"
+        )
+    image_chunks = _verified_image_chunks(data)
+    array = None
+    if _fast_path_applies(header):
+        array = _decode_unfiltered(header, b"".join(image_chunks))
     if array is None:
         array = _decode_with_pillow(data, header)
     _check_values(array, max_value)
     return array
 
 
-def _verified_image_data(data: bytes) -> bytes:
-    """Walk the chunks, verify every CRC and the IEND marker, return the joined IDAT data."""
+def _verified_image_chunks(data: bytes) -> list[memoryview]:
+    """Walk the chunks, verify every CRC, the IEND marker and the chunk budget; return the
+    IDAT payloads. A flood of tiny or ancillary chunks is refused before any decoding.
+    """
     view = memoryview(data)
     offset = len(SIGNATURE)
     idat: list[memoryview] = []
+    chunks = 0
+    ancillary_bytes = 0
     while True:
+        chunks += 1
+        if chunks > _MAX_CHUNKS:
+            raise MaskFormatError(f"PNG has more than {_MAX_CHUNKS:,} chunks; not a normal mask")
         if offset + 8 > len(data):
             raise MaskFormatError("truncated PNG: the file ends before its IEND chunk")
         length, kind = struct.unpack(">I4s", view[offset : offset + 8])
@@ -110,19 +135,25 @@ def _verified_image_data(data: bytes) -> bytes:
             idat.append(body[4:])
         elif kind == b"IEND":
             break
+        else:
+            ancillary_bytes += length
+            if ancillary_bytes > _MAX_ANCILLARY_BYTES:
+                raise MaskFormatError("PNG carries more than 4 MB of metadata; not a normal mask")
         offset = end
     if not idat:
         raise MaskFormatError("corrupt PNG: no image data (IDAT) chunk")
-    return b"".join(idat)
+    return idat
+
+
+def _fast_path_applies(header: PngHeader) -> bool:
+    return header.bit_depth == 8 and header.color_type in (0, 3) and not header.interlaced
 
 
 def _decode_unfiltered(header: PngHeader, image_data: bytes) -> IndexArray | None:
     """Decode an 8-bit, single-channel, non-interlaced PNG whose rows are all unfiltered.
 
-    Returns None when the image does not qualify, and Pillow decodes it instead.
+    Returns None when a row is filtered, and Pillow decodes the image instead.
     """
-    if header.bit_depth != 8 or header.color_type not in (0, 3) or header.interlaced:
-        return None
     stride = header.width + 1
     expected = stride * header.height
     inflater = zlib_ng.decompressobj()
@@ -157,37 +188,73 @@ def _decode_with_pillow(data: bytes, header: PngHeader) -> IndexArray:
                 if mode in ("P", "L"):
                     return np.asarray(image, dtype=np.uint8)
                 if mode in ("RGB", "RGBA"):
-                    return _indices_from_colours(np.asarray(image.convert("RGB")))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise MaskFormatError(f"cannot decode PNG ({error})") from None
+                    return _indices_from_colours(image)
+    except MaskFormatError:
+        raise
     except Image.DecompressionBombError:
         raise MaskFormatError("PNG declares too many pixels to decode") from None
+    except Exception as error:
+        # Pillow raises many exception types on malformed input (IndexError, SyntaxError,
+        # struct.error, ...); none of them may escape as a crash of the scorer.
+        raise MaskFormatError(f"cannot decode PNG ({_describe_pillow_error(error)})") from None
     raise MaskFormatError(
         f"unsupported image mode {mode} ({header.describe()}); save an 8-bit P or L image "
         "of class indices, or RGB in the official palette colours"
     )
 
 
-def _indices_from_colours(rgb: npt.NDArray[np.uint8]) -> IndexArray:
-    """Map official palette colours to indices; any other colour is an error."""
-    packed = (
-        (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
-    )
-    indices = np.full(packed.shape, 255, dtype=np.uint8)
-    for index, (red, green, blue) in PALETTE.items():
-        indices[packed == (red << 16 | green << 8 | blue)] = index
-    unknown = indices == 255
-    if unknown.any():
-        colours = np.unique(packed[unknown])
-        shown = ", ".join(
-            f"({c >> 16}, {c >> 8 & 255}, {c & 255})" for c in colours[:_MAX_REPORTED_VALUES]
-        )
-        more = f" and {len(colours) - _MAX_REPORTED_VALUES} more" if len(colours) > 12 else ""
+def _describe_pillow_error(error: Exception) -> str:
+    text = str(error)
+    if not text or " object at 0x" in text:
+        return f"{type(error).__name__}: the image data is malformed"
+    return text
+
+
+_COLOUR_ROWS_PIXELS: Final = 1 << 20
+
+
+def _indices_from_colours(image: Image.Image) -> IndexArray:
+    """Map official palette colours to indices, a band of rows at a time to bound memory."""
+    rgba = np.asarray(image.convert("RGBA"))
+    height, width = rgba.shape[:2]
+    packed_all = rgba.view(np.uint32).reshape(height, width)
+    alpha_free = np.uint32(0x00FFFFFF if sys.byteorder == "little" else 0xFFFFFF00)
+    targets = {index: _packed(colour) for index, colour in PALETTE.items()}
+    indices = np.full((height, width), 255, dtype=np.uint8)
+    unknown_count = 0
+    unknown: set[int] = set()
+    rows = max(1, _COLOUR_ROWS_PIXELS // width)
+    for start in range(0, height, rows):
+        packed = packed_all[start : start + rows] & alpha_free
+        band = indices[start : start + rows]
+        for index, value in targets.items():
+            band[packed == value] = index
+        missing = band == 255
+        if missing.any():
+            unknown_count += int(missing.sum())
+            if len(unknown) < _MAX_REPORTED_VALUES + 1:
+                unknown.update(
+                    int(v) for v in np.unique(packed[missing])[: _MAX_REPORTED_VALUES + 1]
+                )
+    if unknown_count:
+        colours = sorted(_unpacked(value) for value in unknown)
+        shown = ", ".join(str(colour) for colour in colours[:_MAX_REPORTED_VALUES])
+        more = " and more" if len(colours) > _MAX_REPORTED_VALUES else ""
         raise MaskFormatError(
-            f"{int(unknown.sum())} pixels have colours outside the official palette: "
+            f"{unknown_count} pixels have colours outside the official palette: "
             f"{shown}{more}; expected {_palette_legend()}"
         )
     return indices
+
+
+def _packed(colour: tuple[int, int, int]) -> np.uint32:
+    """Return an RGB colour as the uint32 that an RGBA pixel with alpha masked off reads as."""
+    return np.uint32(int.from_bytes(bytes([*colour, 0]), sys.byteorder))
+
+
+def _unpacked(value: int) -> tuple[int, int, int]:
+    red, green, blue, _ = value.to_bytes(4, sys.byteorder)
+    return red, green, blue
 
 
 def _check_values(array: IndexArray, max_value: int) -> None:
@@ -196,7 +263,11 @@ def _check_values(array: IndexArray, max_value: int) -> None:
         return
     values = np.unique(array)
     shown = ", ".join(str(v) for v in values[:_MAX_REPORTED_VALUES])
-    more = f" and {len(values) - _MAX_REPORTED_VALUES} more" if len(values) > 12 else ""
+    more = (
+        f" and {len(values) - _MAX_REPORTED_VALUES} more"
+        if len(values) > _MAX_REPORTED_VALUES
+        else ""
+    )
     legend = ", ".join(f"{index} {name}" for index, name in enumerate(LABEL_NAMES))
     raise MaskFormatError(
         f"values found: {shown}{more}; expected class indices 0..{max_value} ({legend})"

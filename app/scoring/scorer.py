@@ -5,6 +5,7 @@ core. Each task holds one image's arrays and returns only its small confusion ma
 memory is bounded by the largest images in flight, not by the phase.
 """
 
+import logging
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,8 @@ from app.scoring.metrics import (
     metrics_from_confusion,
 )
 from app.scoring.png import decode_mask
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,18 @@ def score_submission(
     images = sorted(ground_truth.images, key=lambda image: -image.pixels)
 
     def score_image(image: ReferenceImage) -> ConfusionMatrix | Problem:
+        entry = submission.entry_name(image.name)
         try:
             prediction = decode_mask(
                 submission.read(image.name), expected_size=(image.width, image.height)
             )
         except MaskFormatError as error:
-            return Problem(submission.entry_name(image.name), str(error))
+            return Problem(entry, str(error))
+        except Exception:
+            # A decoder failure nobody anticipated is still the file's fault, not the
+            # scorer's: report it against the file and keep the traceback for operators.
+            logger.exception("unexpected error decoding %s", entry)
+            return Problem(entry, "could not be decoded as a PNG mask")
         target, background = ground_truth.load(image.name)
         return count_confusion(target, prediction, background)
 

@@ -203,11 +203,24 @@ def test_total_declared_size_is_capped(tmp_path):
     assert found[0].startswith("the masks declare 2,000,000 bytes in total; at most")
 
 
-def test_high_compression_ratio_is_refused(tmp_path):
+def test_forged_compression_ratio_is_refused(tmp_path):
     sizes = {"00.png": (2000, 2000)}
-    found = problems(tmp_path, {"00.png": b"\x89PNG\r\n\x1a\n" + bytes(5_000_000)}, sizes)
+    path = write_zip(tmp_path / "s.zip", {"00.png": b"\x89PNG\r\n\x1a\n" + bytes(5_000_000)})
+    patch_central_directory(path, "00.png", 20, "<I", 100)
+    found = [str(p) for p in check_submission(path, sizes)]
     assert len(found) == 1
-    assert "above the 100:1 limit" in found[0]
+    assert "above the 1100:1 limit" in found[0]
+
+
+def test_honest_uncompressed_pngs_of_uniform_masks_are_accepted(tmp_path):
+    sizes = {"00.png": (1500, 1500)}
+    flat = png_bytes(np.zeros((1500, 1500), dtype=np.uint8), "L", compress_level=0)
+    assert problems(tmp_path, {"00.png": flat}, sizes) == []
+
+
+def test_dot_slash_prefixes_are_harmless(tmp_path):
+    entries = {f"./{name}": data for name, data in masks_for().items()}
+    assert problems(tmp_path, entries) == []
 
 
 def test_dimension_bomb_is_refused_from_its_header(tmp_path):
@@ -350,3 +363,30 @@ def test_names_with_nul_bytes_are_refused(tmp_path, name):
     path.write_bytes(data)
     found = [p.message for p in check_submission(path, SIZES)]
     assert any("NUL byte" in message for message in found), found
+
+
+def test_corrupt_deflate_stream_is_a_refusal_not_a_crash(tmp_path):
+    path = write_zip(tmp_path / "s.zip", masks_for())
+    data = bytearray(path.read_bytes())
+    name_length = struct.unpack_from("<H", data, 26)[0]
+    extra_length = struct.unpack_from("<H", data, 28)[0]
+    data[30 + name_length + extra_length] = 0xFF  # an invalid deflate block type
+    path.write_bytes(bytes(data))
+    found = check_submission(path, SIZES)
+    assert [p.entry for p in found] == ["00.png"]
+    assert "corrupt archive member" in found[0].message
+
+
+def test_unsupported_zip_feature_is_refused(tmp_path):
+    path = write_zip(tmp_path / "s.zip", masks_for())
+    patch_central_directory(path, "00.png", 8, "<H", 0x20)
+    [problem] = check_submission(path, SIZES)
+    assert "zip feature this server does not read" in problem.message
+
+
+def test_invalid_utf8_name_is_a_refusal_not_a_crash(tmp_path):
+    path = write_zip(tmp_path / "s.zip", masks_for() | {"x\u00e9.png": b"x"})
+    path.write_bytes(path.read_bytes().replace("x\u00e9".encode(), b"x\xff"))
+    found = check_submission(path, SIZES)
+    assert found
+    assert found[0].entry == "s.zip"

@@ -12,8 +12,9 @@ from app.scoring import (
     prepare_ground_truth,
     score_path,
 )
-from app.scoring.metrics import brute_force_confusion, metrics_from_confusion
+from app.scoring.metrics import metrics_from_confusion
 from tests.factories import png_bytes, write_zip
+from tests.scoring.reference import brute_force_confusion
 
 
 def perturbed(masks, seed):
@@ -137,4 +138,18 @@ def test_prepared_folder_of_another_format_is_refused(small_phase, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps(manifest | {"format": 99}))
     with pytest.raises(GroundTruthError, match="prepare the phase again"):
+        PreparedGroundTruth(out)
+
+
+def test_damaged_prepared_folder_is_a_ground_truth_error(small_phase, tmp_path):
+    out = tmp_path / "p"
+    prepared = prepare_ground_truth(GroundTruthFolder(small_phase), out)
+    (out / "targets" / "00.png.npy").unlink()
+    with pytest.raises(GroundTruthError, match=r"00.png.npy: unreadable"):
+        prepared.load("00.png")
+    np.save(out / "targets" / "00.png.npy", np.zeros((2, 2), dtype=np.uint8))
+    with pytest.raises(GroundTruthError, match="prepare the phase again"):
+        prepared.load("00.png")
+    (out / "manifest.json").write_text('{"format": 1}')
+    with pytest.raises(GroundTruthError, match="malformed"):
         PreparedGroundTruth(out)

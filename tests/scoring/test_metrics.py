@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from app.scoring.metrics import brute_force_confusion, count_confusion, metrics_from_confusion
+from app.scoring.metrics import count_confusion, metrics_from_confusion
+from tests.scoring.reference import brute_force_confusion
 
 
 def per_pixel_confusion(target, prediction, background):

@@ -67,7 +67,6 @@ def test_unknown_colours_are_refused_with_the_colours_found(mask):
     [
         ("I;16", np.zeros((4, 4), dtype=np.uint16)),
         ("LA", np.zeros((4, 4, 2), dtype=np.uint8)),
-        ("1", np.zeros((4, 4), dtype=bool)),
     ],
 )
 def test_unsupported_modes_are_named(mode, array):
@@ -134,3 +133,64 @@ def test_valid_crc_but_broken_deflate_stream_is_refused(mask):
 def test_zero_sized_header_is_refused():
     with pytest.raises(MaskFormatError, match="empty image"):
         decode_mask(forged_png_header(0, 5))
+
+
+def test_low_bit_depth_grayscale_is_refused_rather_than_rescaled():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), dtype=bool)).save(buffer, format="PNG")
+    with pytest.raises(MaskFormatError, match="1-bit grayscale is not accepted"):
+        decode_mask(buffer.getvalue())
+
+
+def test_rgba_colours_ignore_alpha_and_report_unknown_colours(mask):
+    rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    for index, colour in {
+        0: (0, 64, 128),
+        1: (64, 128, 0),
+        2: (243, 152, 0),
+        3: (255,) * 3,
+    }.items():
+        rgba[mask == index, :3] = colour
+    rgba[..., 3] = 7
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    assert np.array_equal(decode_mask(buffer.getvalue()), mask)
+    rgba[0, 0, :3] = (9, 9, 9)
+    rgba[1, 1, :3] = (1, 2, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    with pytest.raises(MaskFormatError, match=r"2 pixels .*\(1, 2, 3\), \(9, 9, 9\)"):
+        decode_mask(buffer.getvalue())
+
+
+def with_chunk(data: bytes, kind: bytes, body: bytes, copies: int = 1) -> bytes:
+    chunk = len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+    end = data.rindex(b"IEND") - 4
+    return data[:end] + chunk * copies + data[end:]
+
+
+@pytest.mark.parametrize("mode", ["P", "L"])
+def test_malformed_ancillary_chunk_is_a_clean_refusal(mask, mode):
+    evil = with_chunk(png_bytes(mask, mode), b"iCCP", b"")
+    try:
+        decode_mask(evil)
+    except MaskFormatError as error:
+        assert "object at 0x" not in str(error)
+
+
+def test_chunk_flood_is_refused_before_decoding(mask):
+    with pytest.raises(MaskFormatError, match="more than 100,000 chunks"):
+        decode_mask(with_chunk(png_bytes(mask), b"prVt", b"", copies=100_001))
+
+
+def test_metadata_flood_is_refused(mask):
+    with pytest.raises(MaskFormatError, match="more than 4 MB of metadata"):
+        decode_mask(with_chunk(png_bytes(mask), b"tEXt", b"k\x00" + b"v" * (5 << 20)))
+
+
+def test_invalid_bit_depth_is_refused():
+    data = bytearray(forged_png_header(8, 8))
+    data[24] = 7
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    with pytest.raises(MaskFormatError, match="bit depth 7 is invalid"):
+        decode_mask(bytes(data))

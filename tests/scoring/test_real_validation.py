@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from app.scoring import GroundTruthFolder, prepare_ground_truth, score_path
-from app.scoring.metrics import brute_force_confusion, metrics_from_confusion
+from app.scoring.metrics import metrics_from_confusion
+from tests.scoring.reference import brute_force_confusion
 
 pytestmark = pytest.mark.real_data
 
