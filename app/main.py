@@ -71,9 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
-        "accept", "text/html"
-    )
+    """Pages answer in HTML unless the caller asks for JSON only (the API always gets JSON)."""
+    accept = request.headers.get("accept", "")
+    wants_json = "application/json" in accept and "text/html" not in accept
+    return not request.url.path.startswith("/api/") and not wants_json
 
 
 def _error_page(request: Request, status_code: int, message: str) -> Response:

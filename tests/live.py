@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 
 BIN = Path(sys.executable).parent
 
@@ -88,9 +88,9 @@ def wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.name} exited early:\n{process.output()}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx2.get(url, timeout=1).status_code == 200:
                 return
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer in {timeout} s:\n{process.output()}")

@@ -36,19 +36,21 @@ class LeaderboardRow:
     submitted_at: datetime
 
 
-_cache: dict[int, tuple[int, tuple[LeaderboardRow, ...]]] = {}
+_cache: dict[tuple[int, float], tuple[int, tuple[LeaderboardRow, ...]]] = {}
 _cache_lock = threading.Lock()
 
 
 def leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardRow, ...]:
     """Return the phase's rows in rank order, from the cache when it is current."""
+    # The creation time guards against a recreated database reusing a phase id.
+    key = (phase.id, phase.created_at.timestamp())
     with _cache_lock:
-        cached = _cache.get(phase.id)
+        cached = _cache.get(key)
     if cached is not None and cached[0] == phase.leaderboard_version:
         return cached[1]
     rows = compute_leaderboard(session=session, phase=phase)
     with _cache_lock:
-        _cache[phase.id] = (phase.leaderboard_version, rows)
+        _cache[key] = (phase.leaderboard_version, rows)
     return rows
 
 
@@ -64,7 +66,7 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
                 Submission.miou.is_not(None),
             )
             .order_by(Submission.created_at, Submission.id)
-        ).tuples()
+        )
     )
     entries = {
         team_id: count
@@ -72,7 +74,7 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
             select(Submission.team_id, func.count(Submission.id))
             .where(Submission.phase_id == phase.id, Submission.status == "scored")
             .group_by(Submission.team_id)
-        ).tuples()
+        )
     }
     by_team: dict[int, list[tuple[Submission, Team]]] = {}
     for submission, team in scored:

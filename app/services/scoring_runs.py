@@ -30,8 +30,12 @@ class ClaimedRun:
 
 
 def _locked(session: Session, submission_id: int) -> Submission | None:
+    # OF submission: PostgreSQL refuses to lock the outer-joined rows of eager loads.
     return session.scalar(
-        select(Submission).where(Submission.id == submission_id).with_for_update()
+        select(Submission)
+        .where(Submission.id == submission_id)
+        .with_for_update(of=Submission)
+        .execution_options(populate_existing=True)
     )
 
 
@@ -121,7 +125,7 @@ def reconcile(
     stale = session.scalars(
         select(Submission)
         .where(Submission.status == "queued", Submission.updated_at < now - stale_queued_after)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Submission)
     )
     for submission in stale:
         submission.updated_at = now
@@ -129,7 +133,7 @@ def reconcile(
     stuck = session.scalars(
         select(Submission)
         .where(Submission.status == "running", Submission.updated_at < now - running_timeout)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Submission)
     )
     for submission in stuck:
         if submission.attempts >= max_attempts:

@@ -1,0 +1,172 @@
+"""Accounts through the browser-facing pages: sign-up, log-in, lockout, reset, CSRF."""
+
+import json
+
+from app.config import Settings
+from tests.factories import PASSWORD
+from tests.web.conftest import csrf, log_in, sign_up
+
+
+def test_sign_up_logs_in_with_a_safe_session_cookie(client):
+    sign_up(client)
+    cookie = client.cookies.get("wsss_session")
+    assert cookie
+    page = client.get("/account")
+    assert page.status_code == 200
+    assert page.context["user"].email == "pat@example.org"
+    assert page.context["user"].country == "DE"
+
+
+def test_session_cookie_flags(client):
+    response = client.post(
+        "/signup",
+        data={
+            "csrf_token": csrf(client, "/signup"),
+            "email": "a@example.org",
+            "password": PASSWORD,
+            "display_name": "A",
+        },
+    )
+    header = response.headers["set-cookie"].lower()
+    assert "httponly" in header
+    assert "samesite=lax" in header
+
+
+def test_duplicate_email_and_short_password_are_explained(client):
+    sign_up(client)
+    client.cookies.clear()
+    token = csrf(client, "/signup")
+    again = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "email": "PAT@example.org",
+            "password": PASSWORD,
+            "display_name": "P",
+        },
+    )
+    assert again.status_code == 409
+    assert "already exists" in again.context["errors"]["email"]
+    short = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "email": "new@example.org",
+            "password": "short",
+            "display_name": "P",
+        },
+    )
+    assert short.status_code == 422
+    assert "at least 10" in short.context["errors"]["password"]
+
+
+def test_forms_without_csrf_token_are_refused(client):
+    client.get("/signup")
+    response = client.post(
+        "/signup", data={"email": "x@example.org", "password": PASSWORD, "display_name": "X"}
+    )
+    assert response.status_code == 403
+    forged = client.post(
+        "/signup",
+        data={
+            "csrf_token": "0" * 64,
+            "email": "x@example.org",
+            "password": PASSWORD,
+            "display_name": "X",
+        },
+    )
+    assert forged.status_code == 403
+
+
+def test_cross_site_posts_are_refused_even_with_a_token(client):
+    token = csrf(client, "/signup")
+    response = client.post(
+        "/login",
+        data={"csrf_token": token, "email": "x@example.org", "password": PASSWORD},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert response.status_code == 403
+
+
+def test_log_out_ends_the_session_server_side(client):
+    sign_up(client)
+    stolen = client.cookies.get("wsss_session")
+    response = client.post("/logout", data={"csrf_token": csrf(client, "/account")})
+    assert response.status_code == 303
+    client.cookies.clear()
+    client.cookies.set("wsss_session", stolen)
+    assert client.get("/account").status_code == 303  # back to the log-in form
+
+
+def test_log_in_rotates_the_session_id(client):
+    sign_up(client)
+    first = client.cookies.get("wsss_session")
+    assert log_in(client, "pat@example.org").status_code == 303
+    second = client.cookies.get("wsss_session")
+    assert second != first
+    client.cookies.clear()
+    client.cookies.set("wsss_session", first)
+    assert client.get("/account").status_code == 303
+
+
+def test_failed_log_ins_lock_the_account(client, settings):
+    sign_up(client)
+    client.cookies.clear()
+    for _ in range(settings.login_failures_allowed):
+        assert log_in(client, "pat@example.org", "wrong-password").status_code == 401
+    locked = log_in(client, "pat@example.org")
+    assert locked.status_code == 429
+    assert "too many failed log-ins" in locked.text
+
+
+def test_unknown_account_and_wrong_password_read_the_same(client):
+    sign_up(client)
+    client.cookies.clear()
+    wrong = log_in(client, "pat@example.org", "wrong-password")
+    unknown = log_in(client, "nobody@example.org", "wrong-password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.context["error"] == unknown.context["error"]
+
+
+def test_password_reset_by_emailed_link(client, settings: Settings):
+    sign_up(client)
+    client.cookies.clear()
+    client.post(
+        "/password/forgot",
+        data={"csrf_token": csrf(client, "/password/forgot"), "email": "pat@example.org"},
+    )
+    [message] = [json.loads(p.read_text()) for p in (settings.data_dir / "outbox").iterdir()]
+    link = next(line for line in message["body"].splitlines() if "/password/reset/" in line)
+    path = link.split(settings.base_url.rstrip("/"))[1]
+    changed = client.post(
+        path, data={"csrf_token": csrf(client, path), "password": "a-new-password-1"}
+    )
+    assert changed.status_code == 303
+    assert log_in(client, "pat@example.org").status_code == 401
+    assert log_in(client, "pat@example.org", "a-new-password-1").status_code == 303
+    reused = client.post(
+        path, data={"csrf_token": csrf(client, path), "password": "another-one-22"}
+    )
+    assert reused.status_code == 422
+
+
+def test_security_headers_on_every_page(client):
+    response = client.get("/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_next_parameter_cannot_leave_the_site(client):
+    sign_up(client)
+    client.cookies.clear()
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf(client),
+            "email": "pat@example.org",
+            "password": PASSWORD,
+            "next": "//evil.example/",
+        },
+    )
+    assert response.headers["location"] == "/"
