@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -13,10 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError, NotAuthenticated
+from app.models import User
 from app.queue import TaskSender, make_celery
+from app.services import sessions as sessions_service
 from app.services.mail import ConsoleMailer, FileMailer, Mailer
 from app.services.storage import LocalStorage
-from app.web.deps import CSRF_COOKIE
+from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import LimitBodySize, SecurityHeaders
 from app.web.pages import accounts, challenges, submissions
 from app.web.templating import templates
@@ -83,9 +86,32 @@ def _error_page(request: Request, status_code: int, message: str) -> Response:
     return templates.TemplateResponse(
         request=request,
         name="error.html",
-        context={"status_code": status_code, "message": message, "user": None, "csrf_token": ""},
+        context={
+            "status_code": status_code,
+            "message": message,
+            "user": _viewer(request),
+            "csrf_token": csrf_token_for(request, request.app.state.settings),
+        },
         status_code=status_code,
     )
+
+
+def _viewer(request: Request) -> User | None:
+    """Return the logged-in user for the error page's header; never fail while failing."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or not hasattr(request.app.state, "sessions"):
+        return None
+    settings: Settings = request.app.state.settings
+    try:
+        with request.app.state.sessions() as session:
+            found = sessions_service.resolve_session(
+                session=session,
+                token=token,
+                idle=timedelta(minutes=settings.session_idle_minutes),
+            )
+            return found.user if found else None
+    except Exception:
+        return None
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -70,14 +70,14 @@ def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> Proces
     """Start `wsss4luad ARGS` in its own process group."""
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
-    handle = log.open("wb")
-    popen = subprocess.Popen(
-        [str(BIN / "wsss4luad"), *args],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("ab") as handle:  # the child keeps its own descriptor
+        popen = subprocess.Popen(
+            [str(BIN / "wsss4luad"), *args],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Process(name, popen, log)
 
 

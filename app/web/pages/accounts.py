@@ -52,9 +52,9 @@ def signup(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    display_name: Annotated[str, Form()],
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    display_name: Annotated[str, Form()] = "",
     affiliation: Annotated[str, Form()] = "",
     country: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
@@ -124,8 +124,8 @@ def login(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    email: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check credentials; start a fresh session (a new id at every log-in)."""

@@ -181,6 +181,9 @@ def submission_page(
     submission = submissions_service.get_submission(
         session=session, submission_id=submission_id, user=user
     )
+    membership = teams_service.get_membership(
+        session=session, challenge=submission.phase.challenge, user=user
+    )
     return render(
         request,
         "submissions/submission.html",
@@ -189,6 +192,7 @@ def submission_page(
         submission=submission,
         challenge=submission.phase.challenge,
         phase=submission.phase,
+        team=membership.team if membership else None,
     )
 
 

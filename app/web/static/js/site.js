@@ -2,13 +2,22 @@
 (function () {
   "use strict";
 
+  // dateStyle/timeStyle cannot be combined with timeZoneName (a TypeError), so the
+  // parts are spelled out.
+  var TIME_FORMAT = {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+  };
+
   function localiseTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      el.textContent = when.toLocaleString(undefined, {
-        dateStyle: "medium", timeStyle: "short", timeZoneName: "short"
-      });
+      try {
+        el.textContent = when.toLocaleString(undefined, TIME_FORMAT);
+      } catch (e) {
+        // Keep the server's UTC text.
+      }
     });
   }
 
