@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import task_failure
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,13 +59,18 @@ def context() -> WorkerContext:
     return _context
 
 
-def run_scoring(submission_id: int, ctx: WorkerContext) -> str:
-    """Score one submission end to end; return what happened ('scored', 'failed', 'skipped')."""
+def run_scoring(submission_id: int, ctx: WorkerContext, task_id: str | None = None) -> str:
+    """Score one submission end to end; return what happened ('scored', 'failed', 'skipped').
+
+    `task_id` identifies the broker message, so that its redelivery after a lost worker may
+    take over the run while a duplicate message may not.
+    """
     with transaction(ctx.sessions) as session:
         run = scoring_runs.claim(
             session=session,
             submission_id=submission_id,
             max_attempts=ctx.settings.scoring_max_attempts,
+            task_id=task_id,
         )
     if run is None:
         return "skipped"
@@ -110,6 +117,7 @@ def _fail(ctx: WorkerContext, submission_id: int, reason: str) -> str:
 
 @celery_app.task(
     name=SCORE_SUBMISSION,
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, DBAPIError, OSError),
@@ -118,10 +126,37 @@ def _fail(ctx: WorkerContext, submission_id: int, reason: str) -> str:
     retry_jitter=True,
     max_retries=10,
 )
-def score_submission(submission_id: int) -> str:
+def score_submission(self: Task, submission_id: int) -> str:
     """Score a submission by id (idempotent: a settled submission is left alone)."""
     job = ScoreSubmissionJob(submission_id=submission_id)
-    return run_scoring(job.submission_id, context())
+    return run_scoring(job.submission_id, context(), task_id=self.request.id)
+
+
+@task_failure.connect(sender=score_submission)
+def fail_run_past_hard_time_limit(
+    sender: object = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: tuple[object, ...] = (),
+    kwargs: dict[str, object] | None = None,
+    **_: object,
+) -> None:
+    """Fail a submission whose run was killed at the hard time limit, in plain words.
+
+    The pool process is gone by then, so this runs in the worker's main process; without it
+    the row would wait for the reconciler and be tried again, hitting the limit again.
+    """
+    if not isinstance(exception, TimeLimitExceeded):
+        return
+    submission_id = (kwargs or {}).get("submission_id", args[0] if args else None)
+    if not isinstance(submission_id, int):
+        return
+    ctx = context()
+    _fail(
+        ctx,
+        submission_id,
+        f"scoring took longer than {ctx.settings.scoring_time_limit_s} s and was stopped",
+    )
 
 
 @celery_app.task(name=RECONCILE_SUBMISSIONS, ignore_result=True)

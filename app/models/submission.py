@@ -41,6 +41,8 @@ class Submission(Base):
     archive_sha256: Mapped[str] = mapped_column(String(64), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(128), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_task_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The broker message that runs the current attempt; tells a redelivery from a duplicate."""
     error: Mapped[str] = mapped_column(Text, default="")
     selected: Mapped[bool] = mapped_column(Boolean, default=False)
     miou: Mapped[float | None] = mapped_column(Float, default=None)

@@ -1,6 +1,8 @@
 """The life of a scoring run, as the worker drives it; every step is idempotent.
 
-claim: queued (or running after a lost worker) -> running, one attempt more;
+claim: queued -> running, one attempt more. A running row is taken over only by a
+redelivery of the very message that claimed it (its worker died); any other message for a
+running row is a duplicate and leaves the live run alone;
 finish: running -> scored, with the scores; fail: running -> failed, with a plain reason.
 A submission that is already scored, failed or cancelled is left alone, so a redelivered
 task changes nothing. reconcile (periodic) re-sends queued submissions whose message may
@@ -39,12 +41,22 @@ def _locked(session: Session, submission_id: int) -> Submission | None:
     )
 
 
-def claim(*, session: Session, submission_id: int, max_attempts: int) -> ClaimedRun | None:
+def claim(
+    *,
+    session: Session,
+    submission_id: int,
+    max_attempts: int,
+    task_id: str | None = None,
+) -> ClaimedRun | None:
     """Mark a submission running and return what to score, or None when there is nothing to do."""
     submission = _locked(session, submission_id)
     if submission is None or submission.status not in ("queued", "running"):
         return None
     now = utcnow()
+    if submission.status == "running" and (
+        task_id is None or task_id != submission.claimed_task_id
+    ):
+        return None
     if submission.attempts >= max_attempts:
         _set_failed(
             submission,
@@ -55,6 +67,7 @@ def claim(*, session: Session, submission_id: int, max_attempts: int) -> Claimed
         return None
     submission.status = "running"
     submission.attempts += 1
+    submission.claimed_task_id = task_id
     submission.started_at = now
     submission.updated_at = now
     return ClaimedRun(

@@ -138,6 +138,7 @@ def test_scored_submission_shows_the_scores_and_stops_polling(
     upload(client, phase, archive)
     submission = session.scalar(select(Submission))
     run = scoring_runs.claim(session=session, submission_id=submission.id, max_attempts=3)
+    assert run is not None
     result = score_path(PreparedGroundTruth(storage.path(run.ground_truth_key)), archive)
     scoring_runs.finish(session=session, submission_id=submission.id, result=result, seconds=0.1)
     session.commit()
