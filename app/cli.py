@@ -222,6 +222,35 @@ def import_phase(
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
+@admin_cli.command("set-team-status")
+def set_team_status(
+    challenge: Annotated[str, typer.Argument(help="Challenge slug.")],
+    team: Annotated[str, typer.Argument(help="Team name, as registered.")],
+    status: Annotated[str, typer.Argument(help="approved, denied or pending.")],
+) -> None:
+    """Approve or deny a team's registration (challenges with manual approval)."""
+    from sqlalchemy import select
+
+    from app.errors import DomainError, NotFound
+    from app.models import Team
+    from app.services import challenges as challenges_service
+    from app.services import teams as teams_service
+
+    try:
+        with _session() as session:
+            found = challenges_service.get_challenge(session=session, slug=challenge)
+            row = session.scalar(
+                select(Team).where(Team.challenge_id == found.id, Team.name.ilike(team))
+            )
+            if row is None:
+                raise NotFound(f"challenge {challenge!r} has no team named {team!r}")
+            teams_service.set_team_status(session=session, team=row, status=status)
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    Console().print(f"Team {team!r} of {challenge} is now {status}.", highlight=False)
+
+
 @admin_cli.command("create-user")
 def create_user(
     email: Annotated[str, typer.Argument()],
