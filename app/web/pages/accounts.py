@@ -75,7 +75,8 @@ def signup(
             affiliation=affiliation,
             country=country,
         )
-    except InvalidInput as error:
+    except (InvalidInput, Conflict) as error:
+        errors = error.errors if isinstance(error, InvalidInput) else {"email": error.message}
         return render(
             request,
             "accounts/signup.html",
@@ -83,19 +84,8 @@ def signup(
             user=None,
             next=next,
             form=form,
-            errors=error.errors,
-            status_code=422,
-        )
-    except Conflict as error:
-        return render(
-            request,
-            "accounts/signup.html",
-            settings=settings,
-            user=None,
-            next=next,
-            form=form,
-            errors={"email": error.message},
-            status_code=409,
+            errors=errors,
+            status_code=error.status_code,
         )
     token = sessions_service.start_session(
         session=session, user=user, lifetime=timedelta(days=settings.session_max_days)
@@ -139,16 +129,9 @@ def login(
             lockout=timedelta(minutes=settings.login_lockout_minutes),
         )
     except LimitReached as error:
-        return render(
-            request,
-            "accounts/login.html",
-            settings=settings,
-            user=None,
-            next=next,
-            email=email,
-            error=error.message,
-            status_code=429,
-        )
+        user, refusal, status_code = None, error.message, 429
+    else:
+        refusal, status_code = "Wrong email or password.", 401
     if user is None:
         return render(
             request,
@@ -157,8 +140,8 @@ def login(
             user=None,
             next=next,
             email=email,
-            error="Wrong email or password.",
-            status_code=401,
+            error=refusal,
+            status_code=status_code,
         )
     old = request.cookies.get(SESSION_COOKIE)
     if old:
