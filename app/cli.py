@@ -34,7 +34,7 @@ EXIT_INTERNAL = 4
 
 cli = typer.Typer(
     name="wsss4luad",
-    help="WSSS4LUAD challenge server: scoring, demo data and (soon) the site and workers.",
+    help="WSSS4LUAD challenge server: the site, its workers, scoring and demo data.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -185,6 +185,14 @@ def import_phase(
         str | None, typer.Option(help="Leaderboard: public, after_end or organizers.")
     ] = None,
     counting: Annotated[str | None, typer.Option(help="best, latest or selected.")] = None,
+    details: Annotated[
+        bool | None,
+        typer.Option(
+            "--details/--no-details",
+            help="Show teams confusion matrices and per-image scores (turn off for a test "
+            "phase: they reveal the hidden images' class fractions).",
+        ),
+    ] = None,
 ) -> None:
     """Create or update a phase from a dataset in the official layout."""
     from app.config import get_settings
@@ -209,7 +217,11 @@ def import_phase(
                 total_limit=total_limit,
             )
             challenges_service.configure_phase(
-                phase=report.phase, visibility=visibility, counting=counting
+                session=session,
+                phase=report.phase,
+                visibility=visibility,
+                counting=counting,
+                show_details=details,
             )
     except DomainError as error:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]Import refused:[/] {error.message}")
@@ -222,6 +234,48 @@ def import_phase(
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
+@admin_cli.command("describe-challenge")
+def describe_challenge(
+    challenge: Annotated[str, typer.Argument(help="Challenge slug.")],
+    title: Annotated[str | None, typer.Option()] = None,
+    summary: Annotated[
+        str | None, typer.Option(help="One sentence for the challenge list.")
+    ] = None,
+    description: Annotated[
+        Path | None, typer.Option(help="Markdown file: the overview.", dir_okay=False, exists=True)
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Markdown file: the rules.", dir_okay=False, exists=True)
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Markdown file: the data description.", dir_okay=False, exists=True),
+    ] = None,
+    registration: Annotated[
+        str | None, typer.Option(help="auto (approve at once) or manual (organizers approve).")
+    ] = None,
+) -> None:
+    """Set a challenge's title, texts and registration mode."""
+    from app.errors import DomainError
+    from app.services import challenges as challenges_service
+
+    try:
+        with _session() as session:
+            challenges_service.describe_challenge(
+                challenge=challenges_service.get_challenge(session=session, slug=challenge),
+                title=title,
+                summary=summary,
+                description_md=description.read_text() if description else None,
+                rules_md=rules.read_text() if rules else None,
+                data_md=data.read_text() if data else None,
+                registration_mode=registration,
+            )
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    Console().print(f"Updated {challenge}.", highlight=False)
+
+
 @admin_cli.command("set-team-status")
 def set_team_status(
     challenge: Annotated[str, typer.Argument(help="Challenge slug.")],
@@ -229,21 +283,14 @@ def set_team_status(
     status: Annotated[str, typer.Argument(help="approved, denied or pending.")],
 ) -> None:
     """Approve or deny a team's registration (challenges with manual approval)."""
-    from sqlalchemy import select
-
-    from app.errors import DomainError, NotFound
-    from app.models import Team
+    from app.errors import DomainError
     from app.services import challenges as challenges_service
     from app.services import teams as teams_service
 
     try:
         with _session() as session:
             found = challenges_service.get_challenge(session=session, slug=challenge)
-            row = session.scalar(
-                select(Team).where(Team.challenge_id == found.id, Team.name.ilike(team))
-            )
-            if row is None:
-                raise NotFound(f"challenge {challenge!r} has no team named {team!r}")
+            row = teams_service.get_team_by_name(session=session, challenge=found, name=team)
             teams_service.set_team_status(session=session, team=row, status=status)
     except DomainError as error:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")

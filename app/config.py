@@ -68,6 +68,8 @@ class Settings(BaseSettings):
             problems.append("WSSS4LUAD_BROKER_URL must point to Redis, not the embedded broker")
         if self.debug:
             problems.append("WSSS4LUAD_DEBUG must be off")
+        if not self.base_url.startswith("https://"):
+            problems.append("WSSS4LUAD_BASE_URL must be https:// (cookies are sent Secure)")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

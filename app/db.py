@@ -85,17 +85,26 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
     @event.listens_for(factory, "after_commit")
     def _run_after_commit(session: Session) -> None:
+        session.info.pop(_ON_ROLLBACK, None)
         for callback in session.info.pop(_AFTER_COMMIT, []):
             callback()
 
     @event.listens_for(factory, "after_soft_rollback")
-    def _drop_after_commit(session: Session, _transaction: Any) -> None:
+    def _run_on_rollback(session: Session, _transaction: Any) -> None:
         session.info.pop(_AFTER_COMMIT, None)
+        for callback in session.info.pop(_ON_ROLLBACK, []):
+            callback()
 
     return factory
 
 
 _AFTER_COMMIT = "after_commit_callbacks"
+_ON_ROLLBACK = "on_rollback_callbacks"
+
+
+def on_rollback(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` if the session's transaction is rolled back (undo work outside it)."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(callback)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:

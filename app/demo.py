@@ -114,16 +114,21 @@ def seed(settings: Settings, dataset: Path) -> None:
             daily_limit=3,
             total_limit=20,
         ).phase
-        challenges_service.configure_phase(phase=test, visibility="after_end")
-        challenge = validation.challenge
-        challenge.title = "WSSS4LUAD"
-        challenge.summary = (
-            "Weakly-supervised tissue semantic segmentation for lung adenocarcinoma: "
-            "tumor, stroma and normal tissue from patch-level labels."
+        challenges_service.configure_phase(
+            session=session, phase=test, visibility="after_end", show_details=False
         )
-        challenge.description_md = DESCRIPTION
-        challenge.rules_md = RULES
-        challenge.data_md = DATA
+        challenge = validation.challenge
+        challenges_service.describe_challenge(
+            challenge=challenge,
+            title="WSSS4LUAD",
+            summary=(
+                "Weakly-supervised tissue semantic segmentation for lung adenocarcinoma: "
+                "tumor, stroma and normal tissue from patch-level labels."
+            ),
+            description_md=DESCRIPTION,
+            rules_md=RULES,
+            data_md=DATA,
+        )
         organizer = accounts_service.create_user(
             session=session,
             email=ORGANIZER[0],

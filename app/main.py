@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = LocalStorage(settings.data_dir)
-        app.state.tasks = TaskSender(make_celery(settings))
+        app.state.tasks = TaskSender(make_celery(settings, client=True))
         app.state.mailer = make_mailer(settings)
         yield
         engine.dispose()
@@ -52,7 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="WSSS4LUAD challenge server",
         lifespan=lifespan,
         debug=settings.debug,
-        docs_url="/docs",
+        # Swagger UI loads from a CDN, which the CSP forbids; it returns with the REST API,
+        # its assets vendored.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings

@@ -22,8 +22,13 @@ GPU_QUEUE = "gpu"
 logger = logging.getLogger(__name__)
 
 
-def make_celery(settings: Settings) -> Celery:
-    """Build a Celery app for these settings; connects to nothing until used."""
+def make_celery(settings: Settings, *, client: bool = False) -> Celery:
+    """Build a Celery app for these settings; connects to nothing until used.
+
+    A `client` (the web side) gives up on an unreachable broker within about a second:
+    the submission is committed already and the reconciler sends it later, so an upload
+    must not hang on a broker outage.
+    """
     app = Celery("wsss4luad", broker=settings.broker_url, set_as_current=False)
     limit = settings.scoring_time_limit_s
     transport_options: dict[str, object] = {
@@ -31,6 +36,10 @@ def make_celery(settings: Settings) -> Celery:
         # in parallel, so it must exceed the hard time limit.
         "visibility_timeout": int(limit * 1.5),
     }
+    if client and not settings.uses_embedded_broker:
+        transport_options.update(
+            max_retries=1, interval_start=0, socket_connect_timeout=1, socket_timeout=2
+        )
     if settings.uses_embedded_broker:
         messages = settings.broker_dir / "messages"
         messages.mkdir(parents=True, exist_ok=True)

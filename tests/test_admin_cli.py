@@ -110,3 +110,35 @@ def test_create_user_token_and_team_status(environment, sessions, tmp_path):
         assert session.scalar(select(Team.status)) == "approved"
     unknown = runner.invoke(cli, ["admin", "set-team-status", "wsss4luad", "nope", "approved"])
     assert unknown.exit_code == 1
+
+
+def test_describe_challenge_sets_texts_and_registration(environment, sessions, tmp_path):
+    runner.invoke(cli, ["admin", "import-phase", "wsss4luad", "test", str(dataset(tmp_path))])
+    rules = tmp_path / "rules.md"
+    rules.write_text("1. Be nice.")
+    result = runner.invoke(
+        cli,
+        [
+            "admin",
+            "describe-challenge",
+            "wsss4luad",
+            "--title",
+            "WSSS4LUAD 2022",
+            "--rules",
+            str(rules),
+            "--registration",
+            "manual",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    from app.models import Challenge
+
+    with sessions() as session:
+        challenge = session.scalar(select(Challenge))
+        assert (challenge.title, challenge.rules_md, challenge.registration_mode) == (
+            "WSSS4LUAD 2022",
+            "1. Be nice.",
+            "manual",
+        )
+    wrong = runner.invoke(cli, ["admin", "describe-challenge", "wsss4luad", "--registration", "x"])
+    assert wrong.exit_code == 1

@@ -93,6 +93,16 @@ def run_scoring(submission_id: int, ctx: WorkerContext, task_id: str | None = No
             submission_id,
             f"scoring took longer than {ctx.settings.scoring_time_limit_s} s and was stopped",
         )
+    except OSError:
+        raise  # storage hiccup: the task retries with backoff
+    except Exception:
+        logger.exception("unexpected error while scoring submission %s", submission_id)
+        return _fail(
+            ctx,
+            submission_id,
+            "an internal error stopped the scoring; the organizers have the details and will "
+            "rescore it",
+        )
     seconds = time.perf_counter() - started
     with transaction(ctx.sessions) as session:
         recorded = scoring_runs.finish(

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UtcDateTime, utcnow
@@ -58,6 +58,9 @@ class Phase(Base):
     total_limit: Mapped[int | None] = mapped_column(Integer, default=None)
     leaderboard_visibility: Mapped[str] = mapped_column(String(24), default="public")
     """'public', 'after_end' (hidden until the phase ends) or 'organizers'."""
+    show_details: Mapped[bool] = mapped_column(Boolean, default=True)
+    """Show teams their confusion matrix and per-image scores. Off for a test phase: those
+    numbers reveal each hidden image's class fractions."""
     counting: Mapped[str] = mapped_column(String(16), default="best")
     """Which submission of a team ranks: 'best', 'latest' or 'selected'."""
     ground_truth_key: Mapped[str] = mapped_column(String(255), default="")

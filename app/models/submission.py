@@ -12,6 +12,8 @@ from app.models.team import Team
 from app.models.user import User
 
 STATUSES = ("queued", "running", "scored", "failed", "cancelled")
+COUNTED_STATUSES = ("queued", "running", "scored")
+"""Statuses that use up a team's quota: failed and cancelled submissions do not."""
 
 
 class Submission(Base):
@@ -64,4 +66,4 @@ class Submission(Base):
     @property
     def counts_toward_limit(self) -> bool:
         """Return whether the submission uses up quota (failed and cancelled ones do not)."""
-        return self.status in ("queued", "running", "scored")
+        return self.status in COUNTED_STATUSES

@@ -15,6 +15,7 @@ from app.errors import InvalidInput, NotFound
 from app.models import Challenge, ChallengeOrganizer, Phase, User
 from app.scoring import GroundTruthError, GroundTruthFolder, prepare_ground_truth
 from app.scoring.png import HEADER_BYTES, read_header
+from app.services import leaderboard as leaderboard_service
 from app.services.storage import Storage
 
 VISIBILITIES = ("public", "after_end", "organizers")
@@ -44,6 +45,12 @@ def get_phase(*, session: Session, challenge: Challenge, slug: str) -> Phase:
     return phase
 
 
+def get_challenge_phase(*, session: Session, challenge_slug: str, phase_slug: str) -> Phase:
+    """Return a phase by its challenge's slug and its own, or raise NotFound."""
+    challenge = get_challenge(session=session, slug=challenge_slug)
+    return get_phase(session=session, challenge=challenge, slug=phase_slug)
+
+
 def ensure_challenge(*, session: Session, slug: str, title: str | None = None) -> Challenge:
     """Return the challenge with this slug, creating it with default texts when missing."""
     try:
@@ -56,6 +63,34 @@ def ensure_challenge(*, session: Session, slug: str, title: str | None = None) -
     session.add(challenge)
     session.flush()
     return challenge
+
+
+def describe_challenge(
+    *,
+    challenge: Challenge,
+    title: str | None = None,
+    summary: str | None = None,
+    description_md: str | None = None,
+    rules_md: str | None = None,
+    data_md: str | None = None,
+    registration_mode: str | None = None,
+) -> None:
+    """Set a challenge's texts and registration mode; None leaves a field as it is."""
+    if registration_mode is not None and registration_mode not in ("auto", "manual"):
+        raise InvalidInput({"registration": "use auto or manual"})
+    if title is not None and not title.strip():
+        raise InvalidInput({"title": "give the challenge a title"})
+    updates = {
+        "title": title.strip() if title is not None else None,
+        "summary": summary,
+        "description_md": description_md,
+        "rules_md": rules_md,
+        "data_md": data_md,
+        "registration_mode": registration_mode,
+    }
+    for name, value in updates.items():
+        if value is not None:
+            setattr(challenge, name, value)
 
 
 def add_organizer(*, session: Session, challenge: Challenge, user: User) -> None:
@@ -103,9 +138,14 @@ def leaderboard_visible(
 
 
 def configure_phase(
-    *, phase: Phase, visibility: str | None = None, counting: str | None = None
+    *,
+    session: Session,
+    phase: Phase,
+    visibility: str | None = None,
+    counting: str | None = None,
+    show_details: bool | None = None,
 ) -> None:
-    """Change a phase's leaderboard visibility or ranking rule."""
+    """Change a phase's leaderboard visibility, ranking rule or result detail."""
     errors = {}
     if visibility is not None and visibility not in VISIBILITIES:
         errors["visibility"] = f"use one of {', '.join(VISIBILITIES)}"
@@ -117,7 +157,10 @@ def configure_phase(
         phase.leaderboard_visibility = visibility
     if counting is not None:
         phase.counting = counting
-    phase.leaderboard_version += 1
+    if show_details is not None:
+        phase.show_details = show_details
+    session.flush()
+    leaderboard_service.invalidate(session=session, phase=phase)
 
 
 @dataclass
@@ -187,8 +230,8 @@ def import_phase(
     phase.image_count = len(ground_truth.images)
     phase.image_sizes = {i.name: [i.width, i.height] for i in ground_truth.images}
     phase.pixel_counts = pixels
-    phase.leaderboard_version = (phase.leaderboard_version or 0) + 1
     session.flush()
+    leaderboard_service.invalidate(session=session, phase=phase)
     return ImportReport(phase, len(ground_truth.images), pixels, warnings)
 
 

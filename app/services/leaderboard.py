@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Phase, Submission, Team
@@ -38,6 +38,20 @@ class LeaderboardRow:
 
 _cache: dict[tuple[int, float], tuple[int, tuple[LeaderboardRow, ...]]] = {}
 _cache_lock = threading.Lock()
+
+
+def invalidate(*, session: Session, phase: Phase) -> None:
+    """Mark the phase's leaderboard as changed (an atomic increment in the database).
+
+    An UPDATE ... SET v = v + 1 rather than a read-modify-write, so two scores landing at
+    once can never write the same version and leave a stale cache behind.
+    """
+    session.execute(
+        update(Phase)
+        .where(Phase.id == phase.id)
+        .values(leaderboard_version=Phase.leaderboard_version + 1)
+    )
+    session.expire(phase, ["leaderboard_version"])
 
 
 def leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardRow, ...]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.models import Submission
 from app.scoring import ScoreResult
+from app.services import leaderboard as leaderboard_service
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def finish(*, session: Session, submission_id: int, result: ScoreResult, seconds
     submission.error = ""
     submission.finished_at = now
     submission.updated_at = now
-    submission.phase.leaderboard_version += 1
+    leaderboard_service.invalidate(session=session, phase=submission.phase)
     return True
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import after_commit, utcnow
+from app.db import after_commit, on_rollback, utcnow
 from app.errors import Conflict, InvalidInput, LimitReached, NotFound, PermissionDenied
 from app.models import Phase, Submission, Team, TeamMember, User
+from app.models.submission import COUNTED_STATUSES
 from app.scoring import Problem, check_submission
 from app.services import challenges as challenges_service
+from app.services import leaderboard as leaderboard_service
 from app.services.storage import Storage
-
-COUNTED_STATUSES = ("queued", "running", "scored")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,17 @@ def remaining(
         used_total=used_total,
         resets_at=day_start(now) + timedelta(days=1),
     )
+
+
+def precheck_for_team(
+    *, session: Session, phase: Phase, user: User, archive: Path
+) -> list[Problem]:
+    """Pre-check an archive for a participant whose team may submit to the phase now."""
+    team = _submitting_team(session=session, phase=phase, user=user)
+    state = challenges_service.phase_state(phase)
+    if state != "open" and not team.is_baseline:
+        raise PermissionDenied(f"the phase is {state}; submissions are not accepted now")
+    return precheck_archive(phase=phase, archive=archive)
 
 
 def precheck_archive(*, phase: Phase, archive: Path) -> list[Problem]:
@@ -142,6 +153,7 @@ def create_submission(
     session.add(submission)
     session.flush()
     storage.put_file(key, upload)
+    on_rollback(session, lambda: storage.delete(key))
     submission_id = submission.id
     after_commit(session, lambda: enqueue(submission_id))
     return submission
@@ -227,11 +239,14 @@ def select_submission(*, session: Session, submission: Submission) -> None:
     """Make a scored submission the one that counts for its team (phases counting 'selected')."""
     if submission.phase.counting != "selected":
         raise Conflict("this phase ranks teams automatically; there is nothing to choose")
+    state = challenges_service.phase_state(submission.phase)
+    if state != "open":
+        raise Conflict(f"the phase is {state}; the counted submission can no longer change")
     if submission.status != "scored":
         raise Conflict("only a scored submission can be chosen")
     for other in list_team_submissions(
         session=session, phase=submission.phase, team=submission.team
     ):
         other.selected = other.id == submission.id
-    submission.phase.leaderboard_version += 1
     session.flush()
+    leaderboard_service.invalidate(session=session, phase=submission.phase)

@@ -2,7 +2,8 @@
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -43,7 +44,9 @@ def register_team(
         raise Conflict("you are already in a team for this challenge")
     clean = _check_team_name(name)
     taken = session.scalar(
-        select(Team.id).where(Team.challenge_id == challenge.id, Team.name.ilike(clean))
+        select(Team.id).where(
+            Team.challenge_id == challenge.id, func.lower(Team.name) == clean.lower()
+        )
     )
     if taken is not None:
         raise Conflict(f"the team name {clean!r} is taken in this challenge")
@@ -53,11 +56,39 @@ def register_team(
         invite_code=secrets.token_hex(8),
         status="approved" if challenge.registration_mode == "auto" else "pending",
     )
-    session.add(team)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(team)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"the team name {clean!r} is taken in this challenge") from None
     session.add(TeamMember(team_id=team.id, challenge_id=challenge.id, user_id=user.id))
     session.flush()
     return team
+
+
+def get_team_by_name(*, session: Session, challenge: Challenge, name: str) -> Team:
+    """Return a challenge's team by name (letter case aside), or raise NotFound."""
+    team = session.scalar(
+        select(Team).where(
+            Team.challenge_id == challenge.id, func.lower(Team.name) == name.strip().lower()
+        )
+    )
+    if team is None:
+        raise NotFound(f"challenge {challenge.slug!r} has no team named {name!r}")
+    return team
+
+
+def list_user_teams(*, session: Session, user: User) -> list[Team]:
+    """Return every team the user belongs to, in any challenge."""
+    return list(
+        session.scalars(
+            select(Team)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .where(TeamMember.user_id == user.id)
+            .order_by(Team.created_at)
+        )
+    )
 
 
 def join_team(

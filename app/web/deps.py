@@ -5,6 +5,7 @@ import hmac
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -92,15 +93,22 @@ def get_user(user: OptionalUserDep) -> User:
 UserDep = Annotated[User, Depends(get_user, scope="function")]
 
 
+def _csrf_token(seed: str, settings: Settings) -> str:
+    return hmac.new(settings.secret_key.encode(), seed.encode(), hashlib.sha256).hexdigest()
+
+
 def csrf_token_for(request: Request, settings: Settings) -> str:
     """Return the form token bound to this browser's CSRF cookie."""
-    seed = request.cookies.get(CSRF_COOKIE) or request.state.new_csrf_seed
-    return hmac.new(settings.secret_key.encode(), seed.encode(), hashlib.sha256).hexdigest()
+    seed = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf_seed", None)
+    return _csrf_token(seed, settings) if seed else ""
 
 
 async def verify_csrf(request: Request, settings: SettingsDep) -> None:
     """Refuse a state-changing browser request without a valid token (form field or header)."""
     if request.headers.get("sec-fetch-site") == "cross-site":
+        raise PermissionDenied("cross-site request refused")
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
         raise PermissionDenied("cross-site request refused")
     seed = request.cookies.get(CSRF_COOKIE)
     sent = request.headers.get(CSRF_HEADER)
@@ -110,8 +118,7 @@ async def verify_csrf(request: Request, settings: SettingsDep) -> None:
         sent = value if isinstance(value, str) else None
     if not seed or not sent:
         raise PermissionDenied("the form expired; reload the page and try again")
-    expected = hmac.new(settings.secret_key.encode(), seed.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, sent):
+    if not hmac.compare_digest(_csrf_token(seed, settings), sent):
         raise PermissionDenied("the form expired; reload the page and try again")
 
 

@@ -3,6 +3,7 @@
 import secrets
 from typing import Any
 
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -33,27 +34,34 @@ class LimitBodySize:
             await _send_413(send, self.max_bytes)
             return
         received = 0
-        response_started = False
+        exceeded = False
+        replaced = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            # The framework may turn BodyTooLarge into its own 400 ("error parsing the
+            # body"); the client must learn the real reason, so that answer becomes a 413.
+            nonlocal replaced
+            if exceeded and message["type"] == "http.response.start":
+                replaced = True
+                await _send_413(send, self.max_bytes)
+                return
+            if not replaced:
+                await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
-            if not response_started:
+            if not replaced:
                 await _send_413(send, self.max_bytes)
 
 
@@ -83,9 +91,9 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cookies = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+        header = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
         seed = None
-        if f"{self.csrf_cookie}=" not in cookies:
+        if not cookie_parser(header).get(self.csrf_cookie):
             seed = secrets.token_urlsafe(32)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["new_csrf_seed"] = seed

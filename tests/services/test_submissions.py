@@ -77,6 +77,7 @@ def test_rollback_sends_nothing(session, storage, tmp_path, phase_setup):
     session.rollback()
     assert tasks.sent == []
     assert session.query(Submission).count() == 0
+    assert list(storage.root.glob("submissions/**/*.zip")) == [], "no file without its row"
 
 
 def test_daily_limit_refuses_with_the_reset_time(session, storage, tmp_path, phase_setup):

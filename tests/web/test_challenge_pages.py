@@ -310,3 +310,114 @@ def test_production_settings_refuse_unsafe_defaults(tmp_path):
     assert "SECRET_KEY" in message
     assert "PostgreSQL" in message
     assert "Redis" in message
+
+
+def test_chunked_oversized_upload_is_refused_with_413(app, phase, settings):
+    from fastapi.testclient import TestClient
+
+    app.state.settings = settings
+    with TestClient(app) as test_client:
+
+        def chunks():
+            for _ in range(settings.max_upload_bytes // 65536 + 2):
+                yield b"x" * 65536
+
+        response = test_client.post(
+            "/challenges/wsss4luad/phases/validation/submissions",
+            content=chunks(),
+            headers={"Content-Type": "multipart/form-data; boundary=abc"},
+        )
+    assert response.status_code == 413
+
+
+def test_empty_or_lookalike_csrf_cookies_do_not_break_pages(client, phase):
+    for cookie in ("wsss_csrf=", "xwsss_csrf=1"):
+        response = client.get("/login", headers={"Cookie": cookie})
+        assert response.status_code == 200
+        assert response.context["csrf_token"]
+
+
+def test_cross_origin_posts_are_refused(client, phase):
+    token = csrf(client, "/login")
+    response = client.post(
+        "/login",
+        data={"csrf_token": token, "email": "a@example.org", "password": "x" * 12},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+def test_team_names_compare_without_wildcards(client, phase):
+    sign_up(client)
+    register(client, name="Alpha")
+    client.cookies.clear()
+    sign_up(client, email="b@example.org", name="B")
+    assert register(client, name="Alph_").status_code == 303
+    client.cookies.clear()
+    sign_up(client, email="c@example.org", name="C")
+    assert register(client, name="ALPHA").status_code == 409
+
+
+def test_selection_is_frozen_once_the_phase_ends(session, storage, tmp_path):
+    from app.errors import Conflict
+    from app.services import submissions as submissions_service
+
+    phase, _ = make_phase(session, storage, tmp_path)
+    phase.counting = "selected"
+    user = make_user(session)
+    team = make_team(session, phase.challenge, user)
+    submission = Submission(
+        phase_id=phase.id, team_id=team.id, status="scored", archive_key="x", miou=0.5
+    )
+    session.add(submission)
+    phase.ends_at = utcnow() - timedelta(seconds=1)
+    session.commit()
+    with pytest.raises(Conflict, match="closed"):
+        submissions_service.select_submission(session=session, submission=submission)
+
+
+def test_details_stay_hidden_where_the_phase_says_so(client, phase, session, storage, tmp_path):
+    phase.show_details = False
+    session.commit()
+    sign_up(client)
+    register(client)
+    archive = prediction_zip(tmp_path / "p.zip", phase.masks, damage=0.1)
+    upload(client, phase, archive)
+    submission = session.scalar(select(Submission))
+    run = scoring_runs.claim(session=session, submission_id=submission.id, max_attempts=3)
+    assert run is not None
+    result = score_path(PreparedGroundTruth(storage.path(run.ground_truth_key)), archive)
+    scoring_runs.finish(session=session, submission_id=submission.id, result=result, seconds=0.1)
+    session.commit()
+    page = client.get(f"/submissions/{submission.id}")
+    assert f"{result.miou:.4f}" in page.text
+    assert 'class="confusion' not in page.text
+    assert "per-image scores" not in page.text
+    assert '<td class="mono">00.png</td>' not in page.text
+    phase.show_details = True
+    session.commit()
+    shown = client.get(f"/submissions/{submission.id}")
+    assert '<td class="mono">00.png</td>' in shown.text
+    assert 'class="confusion' in shown.text
+
+
+def test_upload_answers_quickly_and_stays_queued_when_the_broker_is_down(
+    settings, phase, session, tmp_path
+):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    down = settings.model_copy(update={"broker_url": "redis://127.0.0.1:6390/0"})
+    app = create_app(down)
+    with TestClient(app, follow_redirects=False) as test_client:
+        sign_up(test_client)
+        register(test_client)
+        started = time.monotonic()
+        response = upload(test_client, phase, prediction_zip(tmp_path / "p.zip", phase.masks))
+        elapsed = time.monotonic() - started
+    assert response.status_code == 303
+    assert session.scalar(select(Submission.status)) == "queued"
+    assert elapsed < 5, "an unreachable broker must not hold the upload for long"

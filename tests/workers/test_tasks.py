@@ -336,3 +336,17 @@ def test_the_beat_task_resends_requeues_and_fails(
     assert reload(sessions, fresh.id).status == "queued"
     for submission_id in sent.sent:
         assert run_scoring(submission_id, ctx) == "scored"
+
+
+def test_an_unexpected_scoring_error_fails_the_run_instead_of_leaving_it_running(
+    ctx, sessions, queued, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(workers.tasks, "score_path", broken)
+    assert run_scoring(queued.id, ctx) == "failed"
+    failed = reload(sessions, queued.id)
+    assert failed.status == "failed"
+    assert "internal error" in failed.error
+    assert "a bug" not in failed.error

@@ -5,12 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
 from app.errors import Conflict, InvalidInput, LimitReached
-from app.models import Team, TeamMember
 from app.services import accounts as accounts_service
 from app.services import sessions as sessions_service
+from app.services import teams as teams_service
 from app.web.deps import (
     SESSION_COOKIE,
     CsrfDep,
@@ -223,11 +222,5 @@ def account(
     request: Request, session: SessionDep, settings: SettingsDep, user: UserDep
 ) -> Response:
     """Show the user's profile and teams."""
-    teams = list(
-        session.scalars(
-            select(Team)
-            .join(TeamMember, TeamMember.team_id == Team.id)
-            .where(TeamMember.user_id == user.id)
-        )
-    )
+    teams = teams_service.list_user_teams(session=session, user=user)
     return render(request, "accounts/account.html", settings=settings, user=user, teams=teams)

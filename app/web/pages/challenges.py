@@ -134,8 +134,9 @@ def team_page(
 
 
 def _phase(session: SessionDep, slug: str, phase_slug: str) -> Phase:
-    challenge = challenges_service.get_challenge(session=session, slug=slug)
-    return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
+    return challenges_service.get_challenge_phase(
+        session=session, challenge_slug=slug, phase_slug=phase_slug
+    )
 
 
 @router.get("/challenges/{slug}/phases/{phase_slug}/data", name="phase_data")
@@ -150,6 +151,8 @@ def phase_data(
         )
         if membership is None or membership.team.status != "approved":
             raise PermissionDenied("the data is for approved participants; register a team first")
+        if challenges_service.phase_state(phase) == "upcoming":
+            raise PermissionDenied("the phase has not started; its data is released when it opens")
     if not phase.data_archive_key:
         raise NotFound("this phase has no data yet")
     path = storage.path(phase.data_archive_key)

@@ -23,8 +23,9 @@ _COPY_CHUNK = 1 << 20
 
 
 def _phase(session: SessionDep, slug: str, phase_slug: str) -> Phase:
-    challenge = challenges_service.get_challenge(session=session, slug=slug)
-    return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
+    return challenges_service.get_challenge_phase(
+        session=session, challenge_slug=slug, phase_slug=phase_slug
+    )
 
 
 def _wants_json(request: Request) -> bool:
@@ -122,7 +123,6 @@ def submit(
             enqueue=tasks.score,
         )
     except DomainError as error:
-        upload.unlink(missing_ok=True)
         errors = error.errors if isinstance(error, InvalidInput) else {"file": error.message}
         if _wants_json(request):
             payload: dict[str, Any] = {"errors": errors}
@@ -140,6 +140,8 @@ def submit(
             status_code=error.status_code,
             **_submit_context(session, phase, user),
         )
+    finally:
+        upload.unlink(missing_ok=True)  # moved into storage on success; scratch otherwise
     location = f"/submissions/{submission.id}"
     if _wants_json(request):
         return JSONResponse({"id": submission.id, "status": submission.status, "url": location})
@@ -161,7 +163,9 @@ def precheck(
     phase = _phase(session, slug, phase_slug)
     upload, _ = receive_upload(file, storage)
     try:
-        problems = submissions_service.precheck_archive(phase=phase, archive=upload)
+        problems = submissions_service.precheck_for_team(
+            session=session, phase=phase, user=user, archive=upload
+        )
     finally:
         upload.unlink(missing_ok=True)
     return JSONResponse(
@@ -193,6 +197,9 @@ def submission_page(
         challenge=submission.phase.challenge,
         phase=submission.phase,
         team=membership.team if membership else None,
+        is_organizer=challenges_service.is_organizer(
+            session=session, challenge=submission.phase.challenge, user=user
+        ),
     )
 
 
@@ -213,6 +220,9 @@ def submission_status(
         user=user,
         submission=submission,
         phase=submission.phase,
+        is_organizer=challenges_service.is_organizer(
+            session=session, challenge=submission.phase.challenge, user=user
+        ),
     )
 
 
