@@ -1,0 +1,1 @@
+"""Business logic: keyword-only functions that take a session; no web imports."""

@@ -1,0 +1,1 @@
+"""The web layer: routers, dependencies, middleware and templating."""
