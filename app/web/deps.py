@@ -93,14 +93,18 @@ def get_user(user: OptionalUserDep) -> User:
 UserDep = Annotated[User, Depends(get_user, scope="function")]
 
 
-def _csrf_token(seed: str, settings: Settings) -> str:
-    return hmac.new(settings.secret_key.encode(), seed.encode(), hashlib.sha256).hexdigest()
+def _csrf_token(request: Request, seed: str, settings: Settings) -> str:
+    # Bound to the login session too, so a token planted together with a seed cookie is
+    # useless once the victim's session differs (and every log-in changes the session).
+    session_token = request.cookies.get(SESSION_COOKIE, "")
+    message = f"{seed}:{session_token}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def csrf_token_for(request: Request, settings: Settings) -> str:
-    """Return the form token bound to this browser's CSRF cookie."""
+    """Return the form token bound to this browser's CSRF cookie and login session."""
     seed = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf_seed", None)
-    return _csrf_token(seed, settings) if seed else ""
+    return _csrf_token(request, seed, settings) if seed else ""
 
 
 async def verify_csrf(request: Request, settings: SettingsDep) -> None:
@@ -118,7 +122,7 @@ async def verify_csrf(request: Request, settings: SettingsDep) -> None:
         sent = value if isinstance(value, str) else None
     if not seed or not sent:
         raise PermissionDenied("the form expired; reload the page and try again")
-    if not hmac.compare_digest(_csrf_token(seed, settings), sent):
+    if not hmac.compare_digest(_csrf_token(request, seed, settings), sent):
         raise PermissionDenied("the form expired; reload the page and try again")
 
 

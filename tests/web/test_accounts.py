@@ -170,3 +170,19 @@ def test_next_parameter_cannot_leave_the_site(client):
         },
     )
     assert response.headers["location"] == "/"
+
+
+def test_csrf_tokens_are_bound_to_the_login_session(client):
+    sign_up(client)
+    token = csrf(client, "/account")
+    seed = client.cookies.get("wsss_csrf")
+    mine = client.cookies.get("wsss_session")
+    client.cookies.clear()
+    sign_up(client, email="other@example.org", name="Other")
+    theirs = client.cookies.get("wsss_session")
+    client.cookies.clear()
+    client.cookies.set("wsss_csrf", seed)
+    client.cookies.set("wsss_session", theirs)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 403
+    client.cookies.set("wsss_session", mine)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
