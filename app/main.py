@@ -12,13 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
-from app.db import make_engine, make_sessionmaker
-from app.errors import DomainError, NotAuthenticated
+from app.db import make_engine, make_sessionmaker, utcnow
+from app.errors import DomainError, InvalidInput, LimitReached, NotAuthenticated
 from app.models import User
 from app.queue import TaskSender, make_celery
 from app.services import sessions as sessions_service
 from app.services.mail import ConsoleMailer, FileMailer, Mailer
 from app.services.storage import LocalStorage
+from app.web import api
 from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import LimitBodySize, SecurityHeaders
 from app.web.pages import accounts, challenges, submissions
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(challenges.router)
     app.include_router(submissions.router)
+    app.include_router(api.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
@@ -117,11 +119,30 @@ def _viewer(request: Request) -> User | None:
         return None
 
 
+def _json_error(error: DomainError) -> JSONResponse:
+    """Answer a domain error as JSON, with what a script needs to react to it."""
+    body: dict[str, object] = {"detail": error.message}
+    headers: dict[str, str] = {}
+    if isinstance(error, InvalidInput):
+        body["errors"] = error.errors
+        if "file" in error.errors:
+            body["problems"] = error.errors["file"].splitlines()
+    if isinstance(error, LimitReached) and error.retry_at is not None:
+        body["retry_at"] = error.retry_at.isoformat()
+        seconds = max(1, int((error.retry_at - utcnow()).total_seconds()))
+        headers["Retry-After"] = str(seconds)
+    if isinstance(error, NotAuthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         if isinstance(error, NotAuthenticated) and _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        if not _wants_html(request):
+            return _json_error(error)
         return _error_page(request, error.status_code, error.message)
 
     @app.exception_handler(StarletteHTTPException)

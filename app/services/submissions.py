@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import after_commit, on_rollback, utcnow
@@ -150,8 +151,21 @@ def create_submission(
         idempotency_key=idempotency_key,
         **fields,
     )
-    session.add(submission)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(submission)
+            session.flush()
+    except IntegrityError:
+        # A concurrent retry with the same idempotency key won the race: answer with its row.
+        existing = session.scalar(
+            select(Submission).where(
+                Submission.team_id == team.id, Submission.idempotency_key == idempotency_key
+            )
+        )
+        if idempotency_key is None or existing is None:
+            raise
+        upload.unlink(missing_ok=True)
+        return existing
     storage.put_file(key, upload)
     on_rollback(session, lambda: storage.delete(key))
     submission_id = submission.id

@@ -1,0 +1,226 @@
+"""The REST API for scripts: `/api/v1`, authenticated with personal bearer tokens.
+
+Paths are fixed by the documentation and the client CLI. Errors are JSON
+(`{"detail": ..., "errors"?: ..., "retry_at"?: ...}`): 401 without a valid token, 403
+when the caller may not act, 404 for what they may not know exists, 422 for bad input,
+429 when a submission limit is reached.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from app.errors import Conflict, NotAuthenticated, PermissionDenied
+from app.models import Submission, User
+from app.schemas.api import (
+    ClassIou,
+    ErrorRead,
+    JoinRequest,
+    LeaderboardRead,
+    LeaderboardRowRead,
+    RemainingRead,
+    Scores,
+    SubmissionRead,
+    TeamRead,
+)
+from app.services import api_tokens as api_tokens_service
+from app.services import challenges as challenges_service
+from app.services import leaderboard as leaderboard_service
+from app.services import submissions as submissions_service
+from app.services import teams as teams_service
+from app.web.deps import SessionDep, StorageDep, TasksDep
+from app.web.pages.submissions import receive_upload
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorRead} for status in (401, 403, 404, 409, 422, 429)
+}
+
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
+
+
+def get_api_user(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> User | None:
+    """Return the token's user, None without a token; 401 for a bad or revoked token."""
+    if authorization is None:
+        return None
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotAuthenticated("send the token as 'Authorization: Bearer <token>'")
+    user = api_tokens_service.resolve_token(session=session, secret=secret.strip())
+    if user is None:
+        raise NotAuthenticated("the token is invalid, expired or revoked")
+    return user
+
+
+def require_api_user(user: Annotated[User | None, Depends(get_api_user, scope="function")]) -> User:
+    """Refuse anonymous calls with 401."""
+    if user is None:
+        raise NotAuthenticated("this endpoint needs an API token (Authorization: Bearer ...)")
+    return user
+
+
+MaybeApiUser = Annotated[User | None, Depends(get_api_user, scope="function")]
+ApiUser = Annotated[User, Depends(require_api_user, scope="function")]
+
+
+def submission_read(submission: Submission) -> SubmissionRead:
+    """Convert a submission row for the API."""
+    scores = None
+    if submission.status == "scored":
+        scores = Scores(
+            miou=submission.miou,
+            iou=ClassIou(
+                tumor=submission.iou_tumor,
+                stroma=submission.iou_stroma,
+                normal=submission.iou_normal,
+            ),
+        )
+    return SubmissionRead(
+        id=submission.id,
+        status=submission.status,  # type: ignore[arg-type]
+        challenge=submission.phase.challenge.slug,
+        phase=submission.phase.slug,
+        team=submission.team.name,
+        method_name=submission.method_name,
+        created_at=submission.created_at,
+        finished_at=submission.finished_at,
+        scores=scores,
+        error=submission.error or None if submission.status == "failed" else None,
+    )
+
+
+@router.post(
+    "/challenges/{challenge}/join",
+    response_model=TeamRead,
+    status_code=201,
+    responses={202: {"model": TeamRead, "description": "Registered, awaiting approval"}},
+)
+def join(challenge: str, body: JoinRequest, session: SessionDep, user: ApiUser) -> Response:
+    """Register the caller's team (201 when approved at once, 202 while pending)."""
+    found = challenges_service.get_challenge(session=session, slug=challenge)
+    membership = teams_service.get_membership(session=session, challenge=found, user=user)
+    if membership is not None:
+        if membership.team.name.casefold() != " ".join(body.team.split()).casefold():
+            raise Conflict(f"you are already in team {membership.team.name!r} of this challenge")
+        team = membership.team
+    else:
+        team = teams_service.register_team(
+            session=session,
+            challenge=found,
+            user=user,
+            name=body.team,
+            accept_rules=body.accept_rules,
+        )
+    payload = TeamRead(
+        id=team.id,
+        name=team.name,
+        status=team.status,  # type: ignore[arg-type]
+        invite_code=team.invite_code,
+    )
+    status_code = 201 if team.status == "approved" else 202
+    return JSONResponse(payload.model_dump(mode="json"), status_code=status_code)
+
+
+@router.post(
+    "/challenges/{challenge}/phases/{phase}/submissions",
+    response_model=SubmissionRead,
+    status_code=202,
+)
+def submit(
+    request: Request,
+    challenge: str,
+    phase: str,
+    session: SessionDep,
+    storage: StorageDep,
+    tasks: TasksDep,
+    user: ApiUser,
+    file: Annotated[UploadFile, File(description="A zip of PNG masks")],
+    method_name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    url: Annotated[str, Form()] = "",
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> SubmissionRead:
+    """Upload a submission; it is checked at once and scored within seconds."""
+    found = challenges_service.get_challenge_phase(
+        session=session, challenge_slug=challenge, phase_slug=phase
+    )
+    upload, sha256 = receive_upload(file, storage)
+    try:
+        submission = submissions_service.create_submission(
+            session=session,
+            storage=storage,
+            phase=found,
+            user=user,
+            upload=upload,
+            archive_name=file.filename or "submission.zip",
+            sha256=sha256,
+            method_name=method_name,
+            description=description,
+            url=url,
+            idempotency_key=idempotency_key,
+            enqueue=tasks.score,
+        )
+    finally:
+        upload.unlink(missing_ok=True)
+    return submission_read(submission)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionRead)
+def get_submission(submission_id: int, session: SessionDep, user: ApiUser) -> SubmissionRead:
+    """Read a submission of the caller's team (organizers read every one)."""
+    return submission_read(
+        submissions_service.get_submission(session=session, submission_id=submission_id, user=user)
+    )
+
+
+@router.get("/challenges/{challenge}/phases/{phase}/leaderboard", response_model=LeaderboardRead)
+def get_leaderboard(
+    challenge: str, phase: str, session: SessionDep, user: MaybeApiUser
+) -> LeaderboardRead:
+    """Read a leaderboard, honouring its visibility (public ones need no token)."""
+    found = challenges_service.get_challenge_phase(
+        session=session, challenge_slug=challenge, phase_slug=phase
+    )
+    if not challenges_service.leaderboard_visible(session=session, phase=found, user=user):
+        if user is None:
+            raise NotAuthenticated("this leaderboard is not public")
+        raise PermissionDenied("this leaderboard is hidden until the organizers publish it")
+    rows = leaderboard_service.leaderboard(session=session, phase=found)
+    return LeaderboardRead(
+        challenge=challenge,
+        phase=phase,
+        rows=[
+            LeaderboardRowRead(
+                rank=row.rank,
+                team=row.team,
+                miou=row.miou,
+                iou=ClassIou(tumor=row.tumor, stroma=row.stroma, normal=row.normal),
+                baseline=row.baseline,
+                entries=row.entries,
+                method_name=row.method_name,
+                submitted_at=row.submitted_at,
+            )
+            for row in rows
+        ],
+    )
+
+
+@router.get("/challenges/{challenge}/phases/{phase}/remaining", response_model=RemainingRead)
+def get_remaining(challenge: str, phase: str, session: SessionDep, user: ApiUser) -> RemainingRead:
+    """Say how many submissions the caller's team has left today and in total."""
+    found = challenges_service.get_challenge_phase(
+        session=session, challenge_slug=challenge, phase_slug=phase
+    )
+    membership = teams_service.get_membership(session=session, challenge=found.challenge, user=user)
+    if membership is None:
+        raise PermissionDenied("register a team for this challenge first")
+    left = submissions_service.remaining(session=session, phase=found, team=membership.team)
+    return RemainingRead(
+        today=left.today,
+        total=left.total,
+        used_today=left.used_today,
+        used_total=left.used_total,
+        resets_at=left.resets_at,
+    )
