@@ -19,6 +19,7 @@ NOTICES = {
     "pending": "Your registration waits for the organizers' approval.",
     "joined": "You joined the team.",
     "selected": "This submission now counts for your team.",
+    "token_revoked": "The token is revoked; scripts using it now get 401.",
 }
 
 

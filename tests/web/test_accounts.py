@@ -186,3 +186,25 @@ def test_csrf_tokens_are_bound_to_the_login_session(client):
     assert client.post("/logout", data={"csrf_token": token}).status_code == 403
     client.cookies.set("wsss_session", mine)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+
+
+def test_api_tokens_are_created_shown_once_and_revoked_from_the_account_page(client):
+    sign_up(client)
+    created = client.post(
+        "/account/tokens",
+        data={"csrf_token": csrf(client, "/account"), "name": "cluster", "days": "30"},
+    )
+    assert created.status_code == 200
+    secret = created.context["new_token"].secret
+    assert secret in created.text
+    page = client.get("/account")
+    assert secret not in page.text
+    [token] = page.context["tokens"]
+    assert token.name == "cluster"
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/v1/submissions/999", headers=headers).status_code == 404
+    revoked = client.post(
+        f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf(client, "/account")}
+    )
+    assert revoked.status_code == 303
+    assert client.get("/api/v1/submissions/999", headers=headers).status_code == 401

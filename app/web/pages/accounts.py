@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.errors import Conflict, InvalidInput, LimitReached
 from app.services import accounts as accounts_service
+from app.services import api_tokens as api_tokens_service
 from app.services import sessions as sessions_service
 from app.services import teams as teams_service
 from app.web.deps import (
@@ -217,10 +218,50 @@ def reset(
     return response
 
 
+def _account_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+    new_token: accounts_service.IssuedToken | None = None,
+) -> Response:
+    return render(
+        request,
+        "accounts/account.html",
+        settings=settings,
+        user=user,
+        teams=teams_service.list_user_teams(session=session, user=user),
+        tokens=api_tokens_service.list_tokens(session=session, user=user),
+        new_token=new_token,
+    )
+
+
 @router.get("/account", response_class=HTMLResponse, name="account")
 def account(
     request: Request, session: SessionDep, settings: SettingsDep, user: UserDep
 ) -> Response:
-    """Show the user's profile and teams."""
-    teams = teams_service.list_user_teams(session=session, user=user)
-    return render(request, "accounts/account.html", settings=settings, user=user, teams=teams)
+    """Show the user's profile, teams and API tokens."""
+    return _account_page(request, session, settings, user)
+
+
+@router.post("/account/tokens", dependencies=[CsrfDep], name="create_token")
+def create_token(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+    name: Annotated[str, Form()] = "",
+    days: Annotated[int, Form(ge=1, le=366)] = 90,
+) -> Response:
+    """Create an API token and show it once (never stored in clear)."""
+    issued = accounts_service.create_api_token(
+        session=session, user=user, name=name, valid_for=timedelta(days=days)
+    )
+    return _account_page(request, session, settings, user, new_token=issued)
+
+
+@router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfDep], name="revoke_token")
+def revoke_token(token_id: int, session: SessionDep, user: UserDep) -> Response:
+    """Revoke one of the user's tokens."""
+    api_tokens_service.revoke_token(session=session, user=user, token_id=token_id)
+    return redirect("/account?notice=token_revoked#tokens")
