@@ -22,7 +22,7 @@ from app.services.storage import LocalStorage
 from app.web import api
 from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import LimitBodySize, SecurityHeaders
-from app.web.pages import accounts, challenges, submissions
+from app.web.pages import accounts, challenges, organizer, submissions
 from app.web.templating import templates
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(challenges.router)
     app.include_router(submissions.router)
+    app.include_router(organizer.router)
     app.include_router(api.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,5 +1,6 @@
 """All tables, imported together so that Alembic sees the whole metadata."""
 
+from app.models.audit import AuditEntry
 from app.models.challenge import Challenge, ChallengeOrganizer, Phase
 from app.models.submission import STATUSES, Submission
 from app.models.team import Team, TeamMember
@@ -8,6 +9,7 @@ from app.models.user import ApiToken, LoginAttempt, PasswordReset, User, WebSess
 __all__ = [
     "STATUSES",
     "ApiToken",
+    "AuditEntry",
     "Challenge",
     "ChallengeOrganizer",
     "LoginAttempt",

@@ -47,6 +47,10 @@ class Submission(Base):
     """The broker message that runs the current attempt; tells a redelivery from a duplicate."""
     error: Mapped[str] = mapped_column(Text, default="")
     selected: Mapped[bool] = mapped_column(Boolean, default=False)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Taken off the leaderboard by an organizer (reversible); the team still sees it."""
+    disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    moderation_reason: Mapped[str] = mapped_column(Text, default="")
     miou: Mapped[float | None] = mapped_column(Float, default=None)
     iou_tumor: Mapped[float | None] = mapped_column(Float, default=None)
     iou_stroma: Mapped[float | None] = mapped_column(Float, default=None)

@@ -78,6 +78,8 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
                 Submission.phase_id == phase.id,
                 Submission.status == "scored",
                 Submission.miou.is_not(None),
+                Submission.hidden.is_(False),
+                Submission.disqualified.is_(False),
             )
             .order_by(Submission.created_at, Submission.id)
         )
@@ -86,7 +88,12 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
         team_id: count
         for team_id, count in session.execute(
             select(Submission.team_id, func.count(Submission.id))
-            .where(Submission.phase_id == phase.id, Submission.status == "scored")
+            .where(
+                Submission.phase_id == phase.id,
+                Submission.status == "scored",
+                Submission.hidden.is_(False),
+                Submission.disqualified.is_(False),
+            )
             .group_by(Submission.team_id)
         )
     }

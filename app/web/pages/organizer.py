@@ -1,0 +1,306 @@
+"""The organizer console: registrations, submissions, rescoring, moderation, exports."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from sqlalchemy import select
+
+from app.errors import NotFound
+from app.models import Challenge, Phase, Submission, Team, User
+from app.services import challenges as challenges_service
+from app.services import exports as exports_service
+from app.services import leaderboard as leaderboard_service
+from app.services import moderation as moderation_service
+from app.services import statistics as statistics_service
+from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
+from app.web.rendering import redirect, render
+
+router = APIRouter(prefix="/organizer", tags=["organizer"])
+
+
+def _challenge(session: SessionDep, slug: str, user: User) -> Challenge:
+    challenge = challenges_service.get_challenge(session=session, slug=slug)
+    moderation_service.require_organizer(session=session, challenge=challenge, user=user)
+    return challenge
+
+
+def _phase(session: SessionDep, slug: str, phase_slug: str, user: User) -> Phase:
+    challenge = _challenge(session, slug, user)
+    return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
+
+
+def _submission(session: SessionDep, submission_id: int, user: User) -> Submission:
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound("no such submission")
+    moderation_service.require_organizer(
+        session=session, challenge=submission.phase.challenge, user=user
+    )
+    return submission
+
+
+def _back_to_submissions(submission: Submission) -> Response:
+    phase = submission.phase
+    return redirect(f"/organizer/{phase.challenge.slug}/phases/{phase.slug}/submissions")
+
+
+@router.get("/{slug}", response_class=HTMLResponse, name="organizer_dashboard")
+def dashboard(
+    request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Show registrations, teams, phases and participation figures."""
+    challenge = _challenge(session, slug, user)
+    teams = list(
+        session.scalars(
+            select(Team)
+            .where(Team.challenge_id == challenge.id, Team.is_baseline.is_(False))
+            .order_by(Team.status.desc(), Team.created_at)
+        )
+    )
+    per_day = {
+        phase.slug: statistics_service.submissions_per_day(session=session, phase=phase)
+        for phase in challenge.phases
+    }
+    countries = statistics_service.registrations_by_country(session=session, challenge=challenge)
+    return render(
+        request,
+        "organizer/dashboard.html",
+        settings=settings,
+        user=user,
+        challenge=challenge,
+        teams=teams,
+        pending=[team for team in teams if team.status == "pending"],
+        countries=countries,
+        per_day=per_day,
+        is_organizer=True,
+        phase_state=challenges_service.phase_state,
+    )
+
+
+@router.post("/{slug}/teams/{team_id}/status", dependencies=[CsrfDep], name="organizer_team")
+def team_status(
+    slug: str,
+    team_id: int,
+    session: SessionDep,
+    user: UserDep,
+    status: Annotated[Literal["approved", "denied", "pending"], Form()],
+) -> Response:
+    """Approve or deny a registration."""
+    challenge = _challenge(session, slug, user)
+    team = session.get(Team, team_id)
+    if team is None or team.challenge_id != challenge.id:
+        raise NotFound("no such team")
+    moderation_service.set_team_status(session=session, team=team, actor=user, status=status)
+    return redirect(f"/organizer/{slug}#teams")
+
+
+@router.get(
+    "/{slug}/phases/{phase_slug}/submissions",
+    response_class=HTMLResponse,
+    name="organizer_submissions",
+)
+def submissions(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+    team: str = "",
+    status: str = "",
+    day: str = "",
+) -> Response:
+    """List every submission of a phase, filtered by team, status and UTC day."""
+    phase = _phase(session, slug, phase_slug, user)
+    query = select(Submission).where(Submission.phase_id == phase.id)
+    if team:
+        query = query.join(Team, Team.id == Submission.team_id).where(
+            Team.name.icontains(team, autoescape=True)
+        )
+    if status:
+        query = query.where(Submission.status == status)
+    if day:
+        try:
+            start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        except ValueError:
+            start = None
+        if start is not None:
+            query = query.where(
+                Submission.created_at >= start,
+                Submission.created_at < start + timedelta(days=1),
+            )
+    rows = list(session.scalars(query.order_by(Submission.id.desc()).limit(1000)))
+    return render(
+        request,
+        "organizer/submissions.html",
+        settings=settings,
+        user=user,
+        challenge=phase.challenge,
+        phase=phase,
+        submissions=rows,
+        filters={"team": team, "status": status, "day": day},
+        rescorable=len(moderation_service.rescorable(session=session, phase=phase)),
+        is_organizer=True,
+    )
+
+
+@router.post(
+    "/submissions/{submission_id}/rescore", dependencies=[CsrfDep], name="organizer_rescore"
+)
+def rescore_one(
+    submission_id: int, session: SessionDep, user: UserDep, tasks: TasksDep
+) -> Response:
+    """Score one submission again (it never counts against the team's limits)."""
+    submission = _submission(session, submission_id, user)
+    moderation_service.rescore(
+        session=session, submissions=[submission], actor=user, enqueue=tasks.score
+    )
+    return _back_to_submissions(submission)
+
+
+@router.get(
+    "/{slug}/phases/{phase_slug}/rescore",
+    response_class=HTMLResponse,
+    name="organizer_rescore_confirm",
+)
+def rescore_all_confirm(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+) -> Response:
+    """Ask for confirmation, saying how many submissions a rescore of the phase queues."""
+    phase = _phase(session, slug, phase_slug, user)
+    count = len(moderation_service.rescorable(session=session, phase=phase))
+    return render(
+        request,
+        "organizer/rescore.html",
+        settings=settings,
+        user=user,
+        challenge=phase.challenge,
+        phase=phase,
+        count=count,
+        is_organizer=True,
+    )
+
+
+@router.post(
+    "/{slug}/phases/{phase_slug}/rescore", dependencies=[CsrfDep], name="organizer_rescore_all"
+)
+def rescore_all(
+    slug: str,
+    phase_slug: str,
+    session: SessionDep,
+    user: UserDep,
+    tasks: TasksDep,
+    expected: Annotated[int, Form()],
+) -> Response:
+    """Rescore every scored or failed submission of the phase (after the confirmation)."""
+    phase = _phase(session, slug, phase_slug, user)
+    targets = moderation_service.rescorable(session=session, phase=phase)
+    if len(targets) != expected:
+        return redirect(f"/organizer/{slug}/phases/{phase_slug}/rescore")
+    moderation_service.rescore(
+        session=session, submissions=targets, actor=user, enqueue=tasks.score
+    )
+    return redirect(f"/organizer/{slug}/phases/{phase_slug}/submissions")
+
+
+@router.post("/submissions/{submission_id}/cancel", dependencies=[CsrfDep], name="organizer_cancel")
+def cancel(submission_id: int, session: SessionDep, user: UserDep) -> Response:
+    """Cancel a queued submission."""
+    submission = _submission(session, submission_id, user)
+    moderation_service.cancel(session=session, submission=submission, actor=user)
+    return _back_to_submissions(submission)
+
+
+@router.post(
+    "/submissions/{submission_id}/moderate", dependencies=[CsrfDep], name="organizer_moderate"
+)
+def moderate(
+    submission_id: int,
+    session: SessionDep,
+    user: UserDep,
+    action: Annotated[Literal["hide", "unhide", "disqualify", "requalify"], Form()],
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Hide, disqualify or restore a submission, with a reason."""
+    submission = _submission(session, submission_id, user)
+    moderation_service.set_visibility(
+        session=session, submission=submission, actor=user, action=action, reason=reason
+    )
+    return _back_to_submissions(submission)
+
+
+@router.get("/submissions/{submission_id}/archive", name="organizer_archive")
+def archive(
+    submission_id: int, session: SessionDep, storage: StorageDep, user: UserDep
+) -> Response:
+    """Download a submission's archive."""
+    submission = _submission(session, submission_id, user)
+    return FileResponse(
+        storage.path(submission.archive_key),
+        media_type="application/zip",
+        filename=f"submission-{submission.id}-{submission.archive_name}",
+    )
+
+
+@router.post(
+    "/{slug}/phases/{phase_slug}/publish", dependencies=[CsrfDep], name="organizer_publish"
+)
+def publish(slug: str, phase_slug: str, session: SessionDep, user: UserDep) -> Response:
+    """Make the phase's leaderboard public."""
+    phase = _phase(session, slug, phase_slug, user)
+    moderation_service.publish_leaderboard(session=session, phase=phase, actor=user)
+    return redirect(f"/challenges/{slug}/phases/{phase_slug}/leaderboard")
+
+
+@router.get("/{slug}/phases/{phase_slug}/export/{name}", name="organizer_export")
+def export(
+    slug: str,
+    phase_slug: str,
+    name: Literal["leaderboard.csv", "leaderboard.tex", "submissions.csv"],
+    session: SessionDep,
+    user: UserDep,
+) -> Response:
+    """Download the leaderboard (CSV or LaTeX) or every submission (CSV)."""
+    phase = _phase(session, slug, phase_slug, user)
+    if name == "submissions.csv":
+        body = exports_service.submissions_csv(session=session, phase=phase)
+    else:
+        rows = leaderboard_service.leaderboard(session=session, phase=phase)
+        body = (
+            exports_service.leaderboard_csv(rows)
+            if name == "leaderboard.csv"
+            else exports_service.leaderboard_latex(
+                list(rows), f"{phase.challenge.title}: {phase.title} leaderboard"
+            )
+        )
+    media = "text/csv" if name.endswith(".csv") else "application/x-tex"
+    filename = f"{slug}-{phase_slug}-{name}"
+    return Response(
+        body,
+        media_type=f"{media}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/{slug}/audit", response_class=HTMLResponse, name="organizer_audit")
+def audit(
+    request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
+) -> Response:
+    """Show what the organizers did, newest first."""
+    challenge = _challenge(session, slug, user)
+    return render(
+        request,
+        "organizer/audit.html",
+        settings=settings,
+        user=user,
+        challenge=challenge,
+        entries=moderation_service.audit_log(session=session, challenge=challenge),
+        is_organizer=True,
+    )

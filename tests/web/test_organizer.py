@@ -1,0 +1,193 @@
+"""The organizer console: approvals, rescoring, moderation, exports, audit and access."""
+
+import csv
+import io
+
+import pytest
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.models import AuditEntry, Submission
+from app.services import challenges as challenges_service
+from tests.factories import make_phase, make_team, make_user
+from tests.web.conftest import csrf, log_in
+
+
+@pytest.fixture
+def board(session, storage, tmp_path):
+    """A phase with an organizer, a second challenge's organizer and three scored teams."""
+    phase, _ = make_phase(session, storage, tmp_path)
+    other_phase, _ = make_phase(session, storage, tmp_path, challenge="other")
+    organizer = make_user(session, email="org@example.org", name="Org")
+    challenges_service.add_organizer(session=session, challenge=phase.challenge, user=organizer)
+    outsider = make_user(session, email="out@example.org", name="Out")
+    challenges_service.add_organizer(
+        session=session, challenge=other_phase.challenge, user=outsider
+    )
+    rows = []
+    for index, (name, miou) in enumerate([("A&B_team", 0.8), ("Beta", 0.7), ("Gamma", 0.6)]):
+        user = make_user(session, email=f"u{index}@example.org", name=name)
+        team = make_team(session, phase.challenge, user, name=name)
+        submission = Submission(
+            phase_id=phase.id,
+            team_id=team.id,
+            user_id=user.id,
+            status="scored",
+            archive_key="x.zip",
+            miou=miou,
+            iou_tumor=miou + 0.01,
+            iou_stroma=miou - 0.01,
+            iou_normal=miou,
+            created_at=utcnow(),
+        )
+        session.add(submission)
+        rows.append(submission)
+    session.commit()
+    return phase, rows
+
+
+def test_participants_and_other_organizers_get_403(client, board):
+    _, rows = board
+    paths = [
+        "/organizer/wsss4luad",
+        "/organizer/wsss4luad/phases/validation/submissions",
+        "/organizer/wsss4luad/phases/validation/export/leaderboard.csv",
+        "/organizer/wsss4luad/audit",
+        f"/organizer/submissions/{rows[0].id}/archive",
+    ]
+    assert client.get(paths[0]).status_code == 303  # anonymous: log in first
+    for email in ("u1@example.org", "out@example.org"):
+        client.cookies.clear()
+        log_in(client, email)
+        for path in paths:
+            assert client.get(path).status_code == 403, (email, path)
+        token = csrf(client, "/account")
+        response = client.post(
+            f"/organizer/submissions/{rows[0].id}/moderate",
+            data={"csrf_token": token, "action": "hide", "reason": "x"},
+        )
+        assert response.status_code == 403
+
+
+def test_hide_and_undo_with_audit_entries(client, board, session):
+    _, rows = board
+    log_in(client, "org@example.org")
+    token = csrf(client, "/account")
+    refused = client.post(
+        f"/organizer/submissions/{rows[0].id}/moderate",
+        data={"csrf_token": token, "action": "hide"},
+    )
+    assert refused.status_code == 422
+    hidden = client.post(
+        f"/organizer/submissions/{rows[0].id}/moderate",
+        data={"csrf_token": token, "action": "hide", "reason": "test data leak"},
+    )
+    assert hidden.status_code == 303
+    teams = [
+        r.team
+        for r in client.get("/challenges/wsss4luad/phases/validation/leaderboard").context["rows"]
+    ]
+    assert teams == ["Beta", "Gamma"]
+    client.post(
+        f"/organizer/submissions/{rows[0].id}/moderate",
+        data={"csrf_token": token, "action": "unhide"},
+    )
+    teams = [
+        r.team
+        for r in client.get("/challenges/wsss4luad/phases/validation/leaderboard").context["rows"]
+    ]
+    assert teams == ["A&B_team", "Beta", "Gamma"]
+    actions = [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    session.commit()
+    assert actions == ["hide", "unhide"]
+    audit = client.get("/organizer/wsss4luad/audit")
+    assert "test data leak" in audit.text
+
+
+def test_rescore_all_confirms_the_count_and_spares_the_limits(client, app, board, session):
+    _, rows = board
+    log_in(client, "org@example.org")
+    confirm = client.get("/organizer/wsss4luad/phases/validation/rescore")
+    assert confirm.context["count"] == 3
+    done = client.post(
+        "/organizer/wsss4luad/phases/validation/rescore",
+        data={"csrf_token": csrf(client, "/account"), "expected": "3"},
+    )
+    assert done.status_code == 303
+    assert sorted(app.state.tasks.sent) == sorted(r.id for r in rows)
+    statuses = set(session.scalars(select(Submission.status)))
+    assert statuses == {"queued"}
+    assert session.scalar(select(AuditEntry.action)) == "rescore"
+
+
+def test_cancel_only_queued_submissions(client, board, session):
+    _, rows = board
+    log_in(client, "org@example.org")
+    token = csrf(client, "/account")
+    assert (
+        client.post(
+            f"/organizer/submissions/{rows[1].id}/cancel", data={"csrf_token": token}
+        ).status_code
+        == 409
+    )
+    rows[1].status = "queued"
+    session.commit()
+    assert (
+        client.post(
+            f"/organizer/submissions/{rows[1].id}/cancel", data={"csrf_token": token}
+        ).status_code
+        == 303
+    )
+    session.expire_all()
+    assert session.get(Submission, rows[1].id).status == "cancelled"
+
+
+def test_exports_csv_and_latex_in_the_paper_layout(client, board):
+    log_in(client, "org@example.org")
+    leaderboard = client.get("/organizer/wsss4luad/phases/validation/export/leaderboard.csv")
+    assert leaderboard.headers["content-type"].startswith("text/csv")
+    parsed = list(csv.DictReader(io.StringIO(leaderboard.text)))
+    assert [(r["rank"], r["team"], r["miou"]) for r in parsed] == [
+        ("1", "A&B_team", "0.8000"),
+        ("2", "Beta", "0.7000"),
+        ("3", "Gamma", "0.6000"),
+    ]
+    latex = client.get("/organizer/wsss4luad/phases/validation/export/leaderboard.tex").text
+    assert r"Team & mIoU & Tumor & Normal & Stroma \\" in latex
+    assert (
+        r"A\&B\_team & \textbf{0.8000} & \textbf{0.8100} & \textbf{0.8000} & \textbf{0.7900} \\"
+        in latex
+    )
+    everything = client.get("/organizer/wsss4luad/phases/validation/export/submissions.csv")
+    assert len(list(csv.DictReader(io.StringIO(everything.text)))) == 3
+
+
+def test_approve_a_pending_team_and_publish_a_hidden_board(client, board, session):
+    phase, _ = board
+    phase.leaderboard_visibility = "organizers"
+    pending_user = make_user(session, email="p@example.org")
+    from app.services import teams as teams_service
+
+    team = teams_service.register_team(
+        session=session,
+        challenge=phase.challenge,
+        user=pending_user,
+        name="Later",
+        accept_rules=True,
+    )
+    team.status = "pending"
+    session.commit()
+    log_in(client, "org@example.org")
+    dashboard = client.get("/organizer/wsss4luad")
+    assert [t.name for t in dashboard.context["pending"]] == ["Later"]
+    token = csrf(client, "/account")
+    client.post(
+        f"/organizer/wsss4luad/teams/{team.id}/status",
+        data={"csrf_token": token, "status": "approved"},
+    )
+    client.post("/organizer/wsss4luad/phases/validation/publish", data={"csrf_token": token})
+    session.expire_all()
+    assert session.get(type(team), team.id).status == "approved"
+    session.commit()  # end the read: SQLite transactions hold the write lock
+    client.cookies.clear()
+    assert client.get("/challenges/wsss4luad/phases/validation/leaderboard").context["visible"]
