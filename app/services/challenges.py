@@ -65,6 +65,44 @@ def ensure_challenge(*, session: Session, slug: str, title: str | None = None) -
     return challenge
 
 
+def update_phase(
+    *,
+    session: Session,
+    phase: Phase,
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime | None,
+    daily_limit: int | None,
+    total_limit: int | None,
+    visibility: str,
+    counting: str,
+    show_details: bool,
+) -> None:
+    """Change a phase's schedule, limits and leaderboard settings."""
+    errors = {}
+    if not title.strip():
+        errors["title"] = "give the phase a title"
+    if ends_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = "the end must come after the start"
+    for name, limit in (("daily_limit", daily_limit), ("total_limit", total_limit)):
+        if limit is not None and limit < 0:
+            errors[name] = "use 0 or more, or leave empty for no limit"
+    if errors:
+        raise InvalidInput(errors)
+    phase.title = title.strip()
+    phase.starts_at = starts_at
+    phase.ends_at = ends_at
+    phase.daily_limit = daily_limit
+    phase.total_limit = total_limit
+    configure_phase(
+        session=session,
+        phase=phase,
+        visibility=visibility,
+        counting=counting,
+        show_details=show_details,
+    )
+
+
 def describe_challenge(
     *,
     challenge: Challenge,

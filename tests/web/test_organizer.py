@@ -191,3 +191,76 @@ def test_approve_a_pending_team_and_publish_a_hidden_board(client, board, sessio
     session.commit()  # end the read: SQLite transactions hold the write lock
     client.cookies.clear()
     assert client.get("/challenges/wsss4luad/phases/validation/leaderboard").context["visible"]
+
+
+def test_edit_settings_and_phase_and_import_a_zip(client, board, session, tmp_path):
+    import zipfile
+
+    phase, _ = board
+    log_in(client, "org@example.org")
+    token = csrf(client, "/account")
+    saved = client.post(
+        "/organizer/wsss4luad/settings",
+        data={
+            "csrf_token": token,
+            "title": "WSSS4LUAD 2022",
+            "registration_mode": "manual",
+            "rules_md": "1. Rules",
+        },
+    )
+    assert saved.status_code == 303
+    edited = client.post(
+        "/organizer/wsss4luad/phases/validation/settings",
+        data={
+            "csrf_token": token,
+            "title": "Val",
+            "starts_at": "2026-01-01T00:00",
+            "ends_at": "2025-01-01T00:00",
+            "visibility": "after_end",
+            "counting": "latest",
+        },
+    )
+    assert edited.status_code == 422
+    assert "after the start" in edited.context["errors"]["ends_at"]
+    edited = client.post(
+        "/organizer/wsss4luad/phases/validation/settings",
+        data={
+            "csrf_token": token,
+            "title": "Val",
+            "starts_at": "2026-01-01T00:00",
+            "ends_at": "2027-01-01T00:00",
+            "daily_limit": "7",
+            "total_limit": "",
+            "visibility": "after_end",
+            "counting": "latest",
+        },
+    )
+    assert edited.status_code == 303
+    session.expire_all()
+    refreshed = session.get(type(phase), phase.id)
+    assert (refreshed.title, refreshed.daily_limit, refreshed.total_limit) == ("Val", 7, None)
+    assert (refreshed.leaderboard_visibility, refreshed.counting, refreshed.show_details) == (
+        "after_end",
+        "latest",
+        False,
+    )
+    assert refreshed.challenge.registration_mode == "manual"
+    session.commit()
+
+    dataset = tmp_path / "wsss4luad-validation"
+    archive = tmp_path / "split.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sorted(dataset.rglob("*.png")):
+            handle.write(path, f"2.validation/{path.relative_to(dataset)}")
+        handle.writestr("2.validation/../../evil.png", b"x")
+    with archive.open("rb") as upload:
+        imported = client.post(
+            "/organizer/wsss4luad/import",
+            data={"csrf_token": token, "phase_slug": "test", "title": "Test"},
+            files={"file": ("split.zip", upload, "application/zip")},
+        )
+    assert imported.status_code == 200
+    assert imported.context["report"].images == 3
+    assert not (tmp_path.parent / "evil.png").exists()
+    actions = set(session.scalars(select(AuditEntry.action)))
+    assert {"edit challenge", "edit phase", "import phase"} <= actions
