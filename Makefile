@@ -47,6 +47,7 @@ clean:
 
 HTMX_VERSION := 2.0.8
 PICO_VERSION := 2.1.1
+SWAGGER_VERSION := 5.35.0
 VENDOR := app/web/static/vendor
 
 # Re-fetch the vendored front-end assets from the npm registry.
@@ -59,3 +60,7 @@ vendor:
 	cp var/vendor/htmx/LICENSE $(VENDOR)/htmx-LICENSE.txt
 	cp var/vendor/pico/css/pico.indigo.min.css $(VENDOR)/pico-$(PICO_VERSION).indigo.min.css
 	cp var/vendor/pico/LICENSE.md $(VENDOR)/pico-LICENSE.md
+	cd var/vendor && npm pack --silent swagger-ui-dist@$(SWAGGER_VERSION) && tar xzf swagger-ui-dist-$(SWAGGER_VERSION).tgz && mv package swagger
+	cp var/vendor/swagger/swagger-ui-bundle.js $(VENDOR)/swagger-ui-bundle-$(SWAGGER_VERSION).js
+	cp var/vendor/swagger/swagger-ui.css $(VENDOR)/swagger-ui-$(SWAGGER_VERSION).css
+	cp var/vendor/swagger/LICENSE $(VENDOR)/swagger-ui-LICENSE.txt

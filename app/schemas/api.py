@@ -94,3 +94,18 @@ class RemainingRead(BaseModel):
     used_today: int
     used_total: int
     resets_at: datetime
+
+
+class ModerationRequest(BaseModel):
+    """Hide, unhide, disqualify or requalify a submission."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["hide", "unhide", "disqualify", "requalify"]
+    reason: str = Field(default="", max_length=1000)
+
+
+class RescoreRead(BaseModel):
+    """The submissions a rescore queued again."""
+
+    queued: list[int]

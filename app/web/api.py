@@ -6,27 +6,32 @@ when the caller may not act, 404 for what they may not know exists, 422 for bad 
 429 when a submission limit is reached.
 """
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 
-from app.errors import Conflict, NotAuthenticated, PermissionDenied
-from app.models import Submission, User
+from app.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied
+from app.models import Phase, Submission, User
 from app.schemas.api import (
     ClassIou,
     ErrorRead,
     JoinRequest,
     LeaderboardRead,
     LeaderboardRowRead,
+    ModerationRequest,
     RemainingRead,
+    RescoreRead,
     Scores,
     SubmissionRead,
     TeamRead,
 )
 from app.services import api_tokens as api_tokens_service
 from app.services import challenges as challenges_service
+from app.services import exports as exports_service
 from app.services import leaderboard as leaderboard_service
+from app.services import moderation as moderation_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.web.deps import SessionDep, StorageDep, TasksDep
@@ -223,4 +228,136 @@ def get_remaining(challenge: str, phase: str, session: SessionDep, user: ApiUser
         used_today=left.used_today,
         used_total=left.used_total,
         resets_at=left.resets_at,
+    )
+
+
+# --- Organizer endpoints ---------------------------------------------------------------
+
+
+def _organized_submission(session: SessionDep, submission_id: int, user: User) -> Submission:
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFound("no such submission")
+    moderation_service.require_organizer(
+        session=session, challenge=submission.phase.challenge, user=user
+    )
+    return submission
+
+
+def _organized_phase(session: SessionDep, challenge: str, phase: str, user: User) -> Phase:
+    found = challenges_service.get_challenge_phase(
+        session=session, challenge_slug=challenge, phase_slug=phase
+    )
+    moderation_service.require_organizer(session=session, challenge=found.challenge, user=user)
+    return found
+
+
+@router.get(
+    "/challenges/{challenge}/phases/{phase}/submissions",
+    response_model=list[SubmissionRead],
+    tags=["organizer"],
+)
+def list_submissions(
+    challenge: str,
+    phase: str,
+    session: SessionDep,
+    user: ApiUser,
+    status: Literal["queued", "running", "scored", "failed", "cancelled"] | None = None,
+) -> list[SubmissionRead]:
+    """List every submission of a phase, newest first (organizers)."""
+    found = _organized_phase(session, challenge, phase, user)
+    query = select(Submission).where(Submission.phase_id == found.id)
+    if status is not None:
+        query = query.where(Submission.status == status)
+    rows = session.scalars(query.order_by(Submission.id.desc()).limit(5000))
+    return [submission_read(row) for row in rows]
+
+
+@router.post(
+    "/submissions/{submission_id}/rescore",
+    response_model=RescoreRead,
+    status_code=202,
+    tags=["organizer"],
+)
+def rescore_submission(
+    submission_id: int, session: SessionDep, user: ApiUser, tasks: TasksDep
+) -> RescoreRead:
+    """Score a submission again (organizers; never counts against limits)."""
+    submission = _organized_submission(session, submission_id, user)
+    queued = moderation_service.rescore(
+        session=session, submissions=[submission], actor=user, enqueue=tasks.score
+    )
+    return RescoreRead(queued=queued)
+
+
+@router.post(
+    "/challenges/{challenge}/phases/{phase}/rescore",
+    response_model=RescoreRead,
+    status_code=202,
+    tags=["organizer"],
+)
+def rescore_phase(
+    challenge: str, phase: str, session: SessionDep, user: ApiUser, tasks: TasksDep
+) -> RescoreRead:
+    """Score every scored or failed submission of a phase again (organizers)."""
+    found = _organized_phase(session, challenge, phase, user)
+    targets = moderation_service.rescorable(session=session, phase=found)
+    queued = moderation_service.rescore(
+        session=session, submissions=targets, actor=user, enqueue=tasks.score
+    )
+    return RescoreRead(queued=queued)
+
+
+@router.post(
+    "/submissions/{submission_id}/cancel", response_model=SubmissionRead, tags=["organizer"]
+)
+def cancel_submission(submission_id: int, session: SessionDep, user: ApiUser) -> SubmissionRead:
+    """Cancel a queued submission (organizers)."""
+    submission = _organized_submission(session, submission_id, user)
+    moderation_service.cancel(session=session, submission=submission, actor=user)
+    return submission_read(submission)
+
+
+@router.post(
+    "/submissions/{submission_id}/moderation", response_model=SubmissionRead, tags=["organizer"]
+)
+def moderate_submission(
+    submission_id: int, body: ModerationRequest, session: SessionDep, user: ApiUser
+) -> SubmissionRead:
+    """Hide, disqualify or restore a submission, with a reason (organizers)."""
+    submission = _organized_submission(session, submission_id, user)
+    moderation_service.set_visibility(
+        session=session,
+        submission=submission,
+        actor=user,
+        action=body.action,
+        reason=body.reason,
+    )
+    return submission_read(submission)
+
+
+@router.get(
+    "/challenges/{challenge}/phases/{phase}/export/{name}",
+    tags=["organizer"],
+    responses={200: {"content": {"text/csv": {}, "application/x-tex": {}}}},
+)
+def export(
+    challenge: str,
+    phase: str,
+    name: Literal["leaderboard.csv", "leaderboard.tex", "submissions.csv"],
+    session: SessionDep,
+    user: ApiUser,
+) -> Response:
+    """Export the leaderboard (CSV, LaTeX) or every submission (CSV) (organizers)."""
+    found = _organized_phase(session, challenge, phase, user)
+    if name == "submissions.csv":
+        return Response(
+            exports_service.submissions_csv(session=session, phase=found), media_type="text/csv"
+        )
+    rows = leaderboard_service.leaderboard(session=session, phase=found)
+    if name == "leaderboard.csv":
+        return Response(exports_service.leaderboard_csv(rows), media_type="text/csv")
+    caption = f"{found.challenge.title}: {found.title} leaderboard"
+    return Response(
+        exports_service.leaderboard_latex(list(rows), caption), media_type="application/x-tex"
     )

@@ -3,47 +3,11 @@
 import csv
 import io
 
-import pytest
 from sqlalchemy import select
 
-from app.db import utcnow
 from app.models import AuditEntry, Submission
-from app.services import challenges as challenges_service
-from tests.factories import make_phase, make_team, make_user
+from tests.factories import make_user
 from tests.web.conftest import csrf, log_in
-
-
-@pytest.fixture
-def board(session, storage, tmp_path):
-    """A phase with an organizer, a second challenge's organizer and three scored teams."""
-    phase, _ = make_phase(session, storage, tmp_path)
-    other_phase, _ = make_phase(session, storage, tmp_path, challenge="other")
-    organizer = make_user(session, email="org@example.org", name="Org")
-    challenges_service.add_organizer(session=session, challenge=phase.challenge, user=organizer)
-    outsider = make_user(session, email="out@example.org", name="Out")
-    challenges_service.add_organizer(
-        session=session, challenge=other_phase.challenge, user=outsider
-    )
-    rows = []
-    for index, (name, miou) in enumerate([("A&B_team", 0.8), ("Beta", 0.7), ("Gamma", 0.6)]):
-        user = make_user(session, email=f"u{index}@example.org", name=name)
-        team = make_team(session, phase.challenge, user, name=name)
-        submission = Submission(
-            phase_id=phase.id,
-            team_id=team.id,
-            user_id=user.id,
-            status="scored",
-            archive_key="x.zip",
-            miou=miou,
-            iou_tumor=miou + 0.01,
-            iou_stroma=miou - 0.01,
-            iou_normal=miou,
-            created_at=utcnow(),
-        )
-        session.add(submission)
-        rows.append(submission)
-    session.commit()
-    return phase, rows
 
 
 def test_participants_and_other_organizers_get_403(client, board):
