@@ -7,6 +7,8 @@ to the log-in page); "login" means it was sent to log in (pages) or got 401 (API
 means 403, or 404 where existence itself is private.
 """
 
+from typing import Any
+
 import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -241,7 +243,7 @@ def all_routes():
     for module in (accounts, challenges, submissions, organizer, api):
         for route in module.router.routes:
             if isinstance(route, APIRoute):
-                found |= {(method, route.path) for method in route.methods}
+                found |= {(method, route.path) for method in route.methods or ()}
     return found
 
 
@@ -307,10 +309,10 @@ def test_every_route_answers_each_role_as_specified(
     for (method, _), (path, body, expected) in ordered:
         concrete = path.format(submission_id=world["submission_id"], team_id=world["team_id"])
         is_api = concrete.startswith("/api/")
-        headers = {}
+        headers: dict[str, str] = {}
         if is_api and role != "anonymous":
             headers["Authorization"] = f"Bearer {world['tokens'][role]}"
-        kwargs = {"headers": headers}
+        kwargs: dict[str, Any] = {"headers": headers}
         if method == "POST":
             if body == "file":
                 kwargs["files"] = {"file": ("x.zip", b"PK\x05\x06" + b"\x00" * 18)}
@@ -318,6 +320,7 @@ def test_every_route_answers_each_role_as_specified(
             elif is_api:
                 kwargs["json"] = body
             else:
+                assert isinstance(body, dict)
                 kwargs["data"] = dict(body)
             if not is_api:
                 headers["X-CSRF-Token"] = csrf(
