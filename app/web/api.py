@@ -34,7 +34,7 @@ from app.services import leaderboard as leaderboard_service
 from app.services import moderation as moderation_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
-from app.web.deps import SessionDep, StorageDep, TasksDep
+from app.web.deps import RowId, SessionDep, StorageDep, TasksDep
 from app.web.pages.submissions import receive_upload
 
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -173,7 +173,7 @@ def submit(
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionRead)
-def get_submission(submission_id: int, session: SessionDep, user: ApiUser) -> SubmissionRead:
+def get_submission(submission_id: RowId, session: SessionDep, user: ApiUser) -> SubmissionRead:
     """Read a submission of the caller's team (organizers read every one)."""
     return submission_read(
         submissions_service.get_submission(session=session, submission_id=submission_id, user=user)
@@ -234,7 +234,7 @@ def get_remaining(challenge: str, phase: str, session: SessionDep, user: ApiUser
 # --- Organizer endpoints ---------------------------------------------------------------
 
 
-def _organized_submission(session: SessionDep, submission_id: int, user: User) -> Submission:
+def _organized_submission(session: SessionDep, submission_id: RowId, user: User) -> Submission:
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound("no such submission")
@@ -280,7 +280,7 @@ def list_submissions(
     tags=["organizer"],
 )
 def rescore_submission(
-    submission_id: int, session: SessionDep, user: ApiUser, tasks: TasksDep
+    submission_id: RowId, session: SessionDep, user: ApiUser, tasks: TasksDep
 ) -> RescoreRead:
     """Score a submission again (organizers; never counts against limits)."""
     submission = _organized_submission(session, submission_id, user)
@@ -311,7 +311,7 @@ def rescore_phase(
 @router.post(
     "/submissions/{submission_id}/cancel", response_model=SubmissionRead, tags=["organizer"]
 )
-def cancel_submission(submission_id: int, session: SessionDep, user: ApiUser) -> SubmissionRead:
+def cancel_submission(submission_id: RowId, session: SessionDep, user: ApiUser) -> SubmissionRead:
     """Cancel a queued submission (organizers)."""
     submission = _organized_submission(session, submission_id, user)
     moderation_service.cancel(session=session, submission=submission, actor=user)
@@ -322,7 +322,7 @@ def cancel_submission(submission_id: int, session: SessionDep, user: ApiUser) ->
     "/submissions/{submission_id}/moderation", response_model=SubmissionRead, tags=["organizer"]
 )
 def moderate_submission(
-    submission_id: int, body: ModerationRequest, session: SessionDep, user: ApiUser
+    submission_id: RowId, body: ModerationRequest, session: SessionDep, user: ApiUser
 ) -> SubmissionRead:
     """Hide, disqualify or restore a submission, with a reason (organizers)."""
     submission = _organized_submission(session, submission_id, user)

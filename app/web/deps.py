@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -40,6 +40,9 @@ def get_session(request: Request) -> Iterator[Session]:
             session.rollback()
             raise
 
+
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+"""A row id in a path: positive and within a 32-bit integer, as every backend stores it."""
 
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 # scope="function": commit before the response is sent, so a redirect never outruns it.

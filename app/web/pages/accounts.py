@@ -16,6 +16,7 @@ from app.web.deps import (
     CsrfDep,
     MailerDep,
     OptionalUserDep,
+    RowId,
     SessionDep,
     SettingsDep,
     UserDep,
@@ -261,7 +262,7 @@ def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfDep], name="revoke_token")
-def revoke_token(token_id: int, session: SessionDep, user: UserDep) -> Response:
+def revoke_token(token_id: RowId, session: SessionDep, user: UserDep) -> Response:
     """Revoke one of the user's tokens."""
     api_tokens_service.revoke_token(session=session, user=user, token_id=token_id)
     return redirect("/account?notice=token_revoked#tokens")

@@ -18,7 +18,7 @@ from app.services import leaderboard as leaderboard_service
 from app.services import moderation as moderation_service
 from app.services import statistics as statistics_service
 from app.services.dataset_upload import unpack_dataset
-from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
+from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.pages.submissions import receive_upload
 from app.web.rendering import redirect, render
 
@@ -36,7 +36,7 @@ def _phase(session: SessionDep, slug: str, phase_slug: str, user: User) -> Phase
     return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
 
 
-def _submission(session: SessionDep, submission_id: int, user: User) -> Submission:
+def _submission(session: SessionDep, submission_id: RowId, user: User) -> Submission:
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound("no such submission")
@@ -87,7 +87,7 @@ def dashboard(
 @router.post("/{slug}/teams/{team_id}/status", dependencies=[CsrfDep], name="organizer_team")
 def team_status(
     slug: str,
-    team_id: int,
+    team_id: RowId,
     session: SessionDep,
     user: UserDep,
     status: Annotated[Literal["approved", "denied", "pending"], Form()],
@@ -155,7 +155,7 @@ def submissions(
     "/submissions/{submission_id}/rescore", dependencies=[CsrfDep], name="organizer_rescore"
 )
 def rescore_one(
-    submission_id: int, session: SessionDep, user: UserDep, tasks: TasksDep
+    submission_id: RowId, session: SessionDep, user: UserDep, tasks: TasksDep
 ) -> Response:
     """Score one submission again (it never counts against the team's limits)."""
     submission = _submission(session, submission_id, user)
@@ -216,7 +216,7 @@ def rescore_all(
 
 
 @router.post("/submissions/{submission_id}/cancel", dependencies=[CsrfDep], name="organizer_cancel")
-def cancel(submission_id: int, session: SessionDep, user: UserDep) -> Response:
+def cancel(submission_id: RowId, session: SessionDep, user: UserDep) -> Response:
     """Cancel a queued submission."""
     submission = _submission(session, submission_id, user)
     moderation_service.cancel(session=session, submission=submission, actor=user)
@@ -227,7 +227,7 @@ def cancel(submission_id: int, session: SessionDep, user: UserDep) -> Response:
     "/submissions/{submission_id}/moderate", dependencies=[CsrfDep], name="organizer_moderate"
 )
 def moderate(
-    submission_id: int,
+    submission_id: RowId,
     session: SessionDep,
     user: UserDep,
     action: Annotated[Literal["hide", "unhide", "disqualify", "requalify"], Form()],
@@ -243,7 +243,7 @@ def moderate(
 
 @router.get("/submissions/{submission_id}/archive", name="organizer_archive")
 def archive(
-    submission_id: int, session: SessionDep, storage: StorageDep, user: UserDep
+    submission_id: RowId, session: SessionDep, storage: StorageDep, user: UserDep
 ) -> Response:
     """Download a submission's archive."""
     submission = _submission(session, submission_id, user)

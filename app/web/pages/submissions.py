@@ -14,7 +14,7 @@ from app.services import challenges as challenges_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.services.storage import Storage
-from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
+from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.rendering import redirect, render
 
 router = APIRouter(tags=["submissions"])
@@ -179,7 +179,11 @@ def precheck(
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse, name="submission")
 def submission_page(
-    request: Request, submission_id: int, session: SessionDep, settings: SettingsDep, user: UserDep
+    request: Request,
+    submission_id: RowId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
 ) -> Response:
     """Show a submission, updating live until it is settled."""
     submission = submissions_service.get_submission(
@@ -207,7 +211,11 @@ def submission_page(
     "/submissions/{submission_id}/status", response_class=HTMLResponse, name="submission_status"
 )
 def submission_status(
-    request: Request, submission_id: int, session: SessionDep, settings: SettingsDep, user: UserDep
+    request: Request,
+    submission_id: RowId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
 ) -> Response:
     """Return the live status card (polled by htmx until the submission is settled)."""
     submission = submissions_service.get_submission(
@@ -257,7 +265,7 @@ def team_submissions(
 
 
 @router.post("/submissions/{submission_id}/select", dependencies=[CsrfDep], name="select")
-def select(submission_id: int, session: SessionDep, user: UserDep) -> Response:
+def select(submission_id: RowId, session: SessionDep, user: UserDep) -> Response:
     """Make a scored submission the one that counts for the team."""
     submission = submissions_service.get_submission(
         session=session, submission_id=submission_id, user=user
