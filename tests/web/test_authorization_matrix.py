@@ -114,6 +114,12 @@ MATRIX = {
         {},
         OWNER,
     ),
+    ("GET", "/organizer"): ("/organizer", None, SIGNED_IN),
+    ("POST", "/organizer"): (
+        "/organizer",
+        {"slug": "brand-new", "title": "New"},
+        {"anonymous": "login"} | dict.fromkeys(ROLES[1:5], "deny") | {"admin": "allow"},
+    ),
     ("GET", "/organizer/{slug}"): (ORG, None, ORGANIZER),
     ("POST", "/organizer/{slug}/teams/{team_id}/status"): (
         ORG + "/teams/{team_id}/status",

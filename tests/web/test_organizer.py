@@ -228,3 +228,18 @@ def test_edit_settings_and_phase_and_import_a_zip(client, board, session, tmp_pa
     assert not (tmp_path.parent / "evil.png").exists()
     actions = set(session.scalars(select(AuditEntry.action)))
     assert {"edit challenge", "edit phase", "import phase"} <= actions
+
+
+def test_site_admins_create_a_challenge_and_organize_it(client, session):
+    make_user(session, email="admin@example.org", name="Admin", is_admin=True)
+    session.commit()
+    log_in(client, "admin@example.org")
+    token = csrf(client, "/account")
+    created = client.post(
+        "/organizer", data={"csrf_token": token, "slug": "wsss4luad-2", "title": "Second"}
+    )
+    assert created.headers["location"] == "/organizer/wsss4luad-2/import"
+    listing = client.get("/organizer")
+    assert [c.slug for c in listing.context["organized"]] == ["wsss4luad-2"]
+    again = client.post("/organizer", data={"csrf_token": token, "slug": "wsss4luad-2"})
+    assert again.status_code == 409

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy import select
 
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound, PermissionDenied
 from app.models import Challenge, Phase, Submission, Team, User
 from app.services import challenges as challenges_service
 from app.services import exports as exports_service
@@ -49,6 +49,72 @@ def _submission(session: SessionDep, submission_id: RowId, user: User) -> Submis
 def _back_to_submissions(submission: Submission) -> Response:
     phase = submission.phase
     return redirect(f"/organizer/{phase.challenge.slug}/phases/{phase.slug}/submissions")
+
+
+@router.get("", response_class=HTMLResponse, name="organizer_index")
+def index(request: Request, session: SessionDep, settings: SettingsDep, user: UserDep) -> Response:
+    """List the challenges the user organizes; site admins also create new ones here."""
+    challenges = [
+        challenge
+        for challenge in challenges_service.list_challenges(session=session)
+        if challenges_service.is_organizer(session=session, challenge=challenge, user=user)
+    ]
+    return render(
+        request,
+        "organizer/index.html",
+        settings=settings,
+        user=user,
+        organized=challenges,
+        errors={},
+    )
+
+
+@router.post("", dependencies=[CsrfDep], name="organizer_create_challenge")
+def create_challenge(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
+    slug: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+) -> Response:
+    """Create a challenge (site admins) and make its creator an organizer."""
+    if not user.is_admin:
+        raise PermissionDenied("only site admins create challenges")
+    try:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", slug):
+            raise InvalidInput({"slug": "use lower-case letters, digits and hyphens"})
+        challenges_service.get_challenge(session=session, slug=slug)
+    except NotFound:
+        challenge = challenges_service.ensure_challenge(session=session, slug=slug, title=title)
+        challenges_service.add_organizer(session=session, challenge=challenge, user=user)
+        moderation_service.audit(
+            session=session,
+            challenge=challenge,
+            actor=user,
+            action="create challenge",
+            target=slug,
+        )
+        return redirect(f"/organizer/{slug}/import")
+    except InvalidInput as error:
+        return render(
+            request,
+            "organizer/index.html",
+            settings=settings,
+            user=user,
+            organized=[],
+            errors=error.errors,
+            status_code=422,
+        )
+    return render(
+        request,
+        "organizer/index.html",
+        settings=settings,
+        user=user,
+        organized=[],
+        errors={"slug": f"a challenge named {slug!r} exists already"},
+        status_code=409,
+    )
 
 
 @router.get("/{slug}", response_class=HTMLResponse, name="organizer_dashboard")
