@@ -236,7 +236,7 @@ def main(root: Path) -> None:
     time.sleep(2)
     console.print(
         f"\n[bold green]The demo site runs at {base_url}[/]\n"
-        f"  organizer:   {ORGANIZER[0]} / {ORGANIZER[1]}\n"
+        f"  organizer:   {ORGANIZER[0]} / {ORGANIZER[1]}  (console: {base_url}/organizer)\n"
         f"  participant: {PARTICIPANT[0]} / {PARTICIPANT[1]}  (team Pathology Pixels)\n"
         f"  a demo submission to try: {root.resolve() / 'data'}/2.validation/mask as a zip,"
         " or any zip of masks\n"
