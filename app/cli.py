@@ -122,6 +122,7 @@ def submit(
     ] = None,
     method_name: Annotated[str, typer.Option("--method", help="Method name.")] = "",
     description: Annotated[str, typer.Option(help="What is new in this run.")] = "",
+    url: Annotated[str, typer.Option(help="Code or paper URL.")] = "",
     wait: Annotated[bool, typer.Option("--wait", help="Follow it until scored.")] = False,
 ) -> None:
     """Upload a submission to a WSSS4LUAD server (and wait for its score)."""
@@ -151,6 +152,7 @@ def submit(
                 archive,
                 method_name=method_name,
                 description=description,
+                url=url,
                 on_progress=lambda n: progress.advance(bar, n),
             )
         errors.print(f"Submission {created['id']} is {created['status']}.", highlight=False)

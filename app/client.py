@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 import httpx2
 
@@ -108,11 +109,13 @@ class Client:
         *,
         method_name: str = "",
         description: str = "",
+        url: str = "",
         on_progress: Callable[[int], None] = lambda _: None,
     ) -> dict[str, Any]:
         """Upload an archive; one retry on a network error is safe (Idempotency-Key)."""
         key = uuid.uuid4().hex
-        path = f"/api/v1/challenges/{challenge}/phases/{phase}/submissions"
+        path = f"/api/v1/challenges/{quote(challenge, safe='')}/phases/{quote(phase, safe='')}"
+        path += "/submissions"
         for attempt in (1, 2):
             with archive.open("rb") as handle:
                 try:
@@ -120,7 +123,7 @@ class Client:
                         "POST",
                         path,
                         headers={"Idempotency-Key": key},
-                        data={"method_name": method_name, "description": description},
+                        data={"method_name": method_name, "description": description, "url": url},
                         files={"file": (archive.name, _ProgressReader(handle, on_progress))},
                     )
                 except ClientError as error:

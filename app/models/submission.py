@@ -47,6 +47,8 @@ class Submission(Base):
     """The broker message that runs the current attempt; tells a redelivery from a duplicate."""
     error: Mapped[str] = mapped_column(Text, default="")
     selected: Mapped[bool] = mapped_column(Boolean, default=False)
+    quota_exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Set when organizers rescore a failed submission: it had given its quota back."""
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
     """Taken off the leaderboard by an organizer (reversible); the team still sees it."""
     disqualified: Mapped[bool] = mapped_column(Boolean, default=False)

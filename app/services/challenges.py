@@ -19,6 +19,7 @@ from app.services import leaderboard as leaderboard_service
 from app.services.storage import Storage
 
 VISIBILITIES = ("public", "after_end", "organizers")
+MAX_LIMIT = 1_000_000
 COUNTING_RULES = ("best", "latest", "selected")
 
 
@@ -85,8 +86,8 @@ def update_phase(
     if ends_at is not None and ends_at <= starts_at:
         errors["ends_at"] = "the end must come after the start"
     for name, limit in (("daily_limit", daily_limit), ("total_limit", total_limit)):
-        if limit is not None and limit < 0:
-            errors[name] = "use 0 or more, or leave empty for no limit"
+        if limit is not None and not 0 <= limit <= MAX_LIMIT:
+            errors[name] = f"use 0 to {MAX_LIMIT:,}, or leave empty for no limit"
     if errors:
         raise InvalidInput(errors)
     phase.title = title.strip()

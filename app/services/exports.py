@@ -12,6 +12,13 @@ from sqlalchemy.orm import Session
 from app.models import Phase, Submission
 from app.services.leaderboard import LeaderboardRow
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """Neutralise text that a spreadsheet would run as a formula (CSV injection)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
 
 def _score(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
@@ -40,7 +47,7 @@ def leaderboard_csv(rows: Iterable[LeaderboardRow]) -> str:
         writer.writerow(
             [
                 row.rank or "",
-                row.team,
+                _cell(row.team),
                 int(row.baseline),
                 _score(row.miou),
                 _score(row.tumor),
@@ -48,7 +55,7 @@ def leaderboard_csv(rows: Iterable[LeaderboardRow]) -> str:
                 _score(row.normal),
                 row.entries,
                 row.submission_id,
-                row.method_name,
+                _cell(row.method_name),
                 row.submitted_at.isoformat(),
             ]
         )
@@ -84,19 +91,19 @@ def submissions_csv(*, session: Session, phase: Phase) -> str:
         writer.writerow(
             [
                 submission.id,
-                submission.team.name,
+                _cell(submission.team.name),
                 submission.user.email if submission.user else "",
                 submission.status,
                 submission.created_at.isoformat(),
-                submission.method_name,
+                _cell(submission.method_name),
                 _score(submission.miou),
                 _score(submission.iou_tumor),
                 _score(submission.iou_stroma),
                 _score(submission.iou_normal),
                 int(submission.hidden),
                 int(submission.disqualified),
-                submission.moderation_reason,
-                submission.error,
+                _cell(submission.moderation_reason),
+                _cell(submission.error),
                 submission.archive_sha256,
             ]
         )
@@ -114,6 +121,9 @@ _LATEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
 
 

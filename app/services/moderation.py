@@ -73,10 +73,17 @@ def rescore(
 ) -> list[int]:
     """Queue scored or failed submissions again; returns their ids. Limits are untouched."""
     ids = []
-    for submission in submissions:
-        if submission.status not in RESCORABLE:
+    for candidate in submissions:
+        submission = _locked(session, candidate.id)
+        if submission is None or submission.status not in RESCORABLE:
             continue
+        if submission.status == "failed":
+            submission.quota_exempt = True  # it had given its quota back; rescoring is free
         submission.status = "queued"
+        submission.miou = None
+        submission.iou_tumor = submission.iou_stroma = submission.iou_normal = None
+        submission.result = None
+        submission.finished_at = None
         submission.attempts = 0
         submission.claimed_task_id = None
         submission.error = ""
@@ -109,9 +116,20 @@ def rescorable(*, session: Session, phase: Phase) -> list[Submission]:
     )
 
 
+def _locked(session: Session, submission_id: int) -> Submission | None:
+    """Re-read a submission under a row lock, so a worker's claim cannot interleave."""
+    return session.scalar(
+        select(Submission)
+        .where(Submission.id == submission_id)
+        .with_for_update(of=Submission)
+        .execution_options(populate_existing=True)
+    )
+
+
 def cancel(*, session: Session, submission: Submission, actor: User) -> None:
     """Cancel a queued submission (it then counts against no limit)."""
-    if submission.status != "queued":
+    locked = _locked(session, submission.id)
+    if locked is None or locked.status != "queued":
         raise Conflict(f"only queued submissions can be cancelled; this one is {submission.status}")
     submission.status = "cancelled"
     submission.finished_at = utcnow()

@@ -58,6 +58,7 @@ def remaining(
         Submission.phase_id == phase.id,
         Submission.team_id == team.id,
         Submission.status.in_(COUNTED_STATUSES),
+        Submission.quota_exempt.is_(False),
     )
     used_total = session.scalar(counted) or 0
     used_today = session.scalar(counted.where(Submission.created_at >= day_start(now))) or 0

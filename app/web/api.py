@@ -236,11 +236,11 @@ def get_remaining(challenge: str, phase: str, session: SessionDep, user: ApiUser
 
 def _organized_submission(session: SessionDep, submission_id: RowId, user: User) -> Submission:
     submission = session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFound("no such submission")
-    moderation_service.require_organizer(
+    # 404 rather than 403 for non-organizers, as for participants: ids reveal nothing.
+    if submission is None or not challenges_service.is_organizer(
         session=session, challenge=submission.phase.challenge, user=user
-    )
+    ):
+        raise NotFound("no such submission")
     return submission
 
 

@@ -46,6 +46,9 @@ def upgrade() -> None:
     with op.batch_alter_table("submission", schema=None) as batch_op:
         # Server defaults fill the rows that exist already.
         batch_op.add_column(
+            sa.Column("quota_exempt", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.add_column(
             sa.Column("hidden", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(
@@ -62,6 +65,7 @@ def downgrade() -> None:
         batch_op.drop_column("moderation_reason")
         batch_op.drop_column("disqualified")
         batch_op.drop_column("hidden")
+        batch_op.drop_column("quota_exempt")
 
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entry_challenge_id"))

@@ -243,3 +243,53 @@ def test_site_admins_create_a_challenge_and_organize_it(client, session):
     assert [c.slug for c in listing.context["organized"]] == ["wsss4luad-2"]
     again = client.post("/organizer", data={"csrf_token": token, "slug": "wsss4luad-2"})
     assert again.status_code == 409
+
+
+def test_exports_neutralise_spreadsheet_formulas(client, board, session):
+    from app.models import Team
+
+    team = session.scalar(select(Team).where(Team.name == "Beta"))
+    team.name = '=HYPERLINK("http://x","a")'
+    session.commit()
+    log_in(client, "org@example.org")
+    text = client.get("/organizer/wsss4luad/phases/validation/export/leaderboard.csv").text
+    teams = [row["team"] for row in csv.DictReader(io.StringIO(text))]
+    assert '\'=HYPERLINK("http://x","a")' in teams
+
+
+def test_rescoring_a_failed_submission_does_not_use_quota(client, board, session):
+    from app.services import submissions as submissions_service
+
+    phase, rows = board
+    phase.total_limit = 1
+    rows[0].status = "failed"
+    session.commit()
+    team = rows[0].team
+    before = submissions_service.remaining(session=session, phase=phase, team=team)
+    session.commit()
+    log_in(client, "org@example.org")
+    client.post(
+        f"/organizer/submissions/{rows[0].id}/rescore",
+        data={"csrf_token": csrf(client, "/account")},
+    )
+    session.expire_all()
+    after = submissions_service.remaining(session=session, phase=phase, team=team)
+    assert before.used_total == after.used_total == 0
+    assert session.get(Submission, rows[0].id).status == "queued"
+
+
+def test_bad_filters_and_limits_are_answered_not_crashed(client, board, storage):
+    _, rows = board
+    log_in(client, "org@example.org")
+    listing = client.get("/organizer/wsss4luad/phases/validation/submissions?day=9999-12-31")
+    assert listing.status_code == 200
+    saved = client.post(
+        "/organizer/wsss4luad/phases/validation/settings",
+        data={
+            "csrf_token": csrf(client, "/account"),
+            "title": "V",
+            "daily_limit": "99999999999999",
+        },
+    )
+    assert saved.status_code == 422
+    assert client.get(f"/organizer/submissions/{rows[0].id}/archive").status_code == 404

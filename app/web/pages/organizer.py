@@ -195,12 +195,13 @@ def submissions(
     if day:
         try:
             start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-        except ValueError:
+            end = start + timedelta(days=1)
+        except (ValueError, OverflowError):
             start = None
         if start is not None:
             query = query.where(
                 Submission.created_at >= start,
-                Submission.created_at < start + timedelta(days=1),
+                Submission.created_at < end,
             )
     rows = list(session.scalars(query.order_by(Submission.id.desc()).limit(1000)))
     return render(
@@ -313,6 +314,8 @@ def archive(
 ) -> Response:
     """Download a submission's archive."""
     submission = _submission(session, submission_id, user)
+    if not storage.path(submission.archive_key).is_file():
+        raise NotFound("the archive of this submission is missing from storage")
     return FileResponse(
         storage.path(submission.archive_key),
         media_type="application/zip",
