@@ -4,7 +4,7 @@ import re
 import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -23,6 +23,26 @@ from app.web.pages.submissions import receive_upload
 from app.web.rendering import redirect, render
 
 router = APIRouter(prefix="/organizer", tags=["organizer"])
+
+
+def _page(
+    request: Request,
+    name: str,
+    settings: SettingsDep,
+    user: User,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    """Render a console page (the challenge bar shows the console as the current section)."""
+    return render(
+        request,
+        f"organizer/{name}.html",
+        settings=settings,
+        user=user,
+        is_organizer=True,
+        status_code=status_code,
+        **context,
+    )
 
 
 def _challenge(session: SessionDep, slug: str, user: User) -> Challenge:
@@ -59,11 +79,11 @@ def index(request: Request, session: SessionDep, settings: SettingsDep, user: Us
         for challenge in challenges_service.list_challenges(session=session)
         if challenges_service.is_organizer(session=session, challenge=challenge, user=user)
     ]
-    return render(
+    return _page(
         request,
-        "organizer/index.html",
-        settings=settings,
-        user=user,
+        "index",
+        settings,
+        user,
         organized=challenges,
         errors={},
     )
@@ -97,20 +117,20 @@ def create_challenge(
         )
         return redirect(f"/organizer/{slug}/import")
     except InvalidInput as error:
-        return render(
+        return _page(
             request,
-            "organizer/index.html",
-            settings=settings,
-            user=user,
+            "index",
+            settings,
+            user,
             organized=[],
             errors=error.errors,
             status_code=422,
         )
-    return render(
+    return _page(
         request,
-        "organizer/index.html",
-        settings=settings,
-        user=user,
+        "index",
+        settings,
+        user,
         organized=[],
         errors={"slug": f"a challenge named {slug!r} exists already"},
         status_code=409,
@@ -135,17 +155,16 @@ def dashboard(
         for phase in challenge.phases
     }
     countries = statistics_service.registrations_by_country(session=session, challenge=challenge)
-    return render(
+    return _page(
         request,
-        "organizer/dashboard.html",
-        settings=settings,
-        user=user,
+        "dashboard",
+        settings,
+        user,
         challenge=challenge,
         teams=teams,
         pending=[team for team in teams if team.status == "pending"],
         countries=countries,
         per_day=per_day,
-        is_organizer=True,
         phase_state=challenges_service.phase_state,
     )
 
@@ -204,17 +223,16 @@ def submissions(
                 Submission.created_at < end,
             )
     rows = list(session.scalars(query.order_by(Submission.id.desc()).limit(1000)))
-    return render(
+    return _page(
         request,
-        "organizer/submissions.html",
-        settings=settings,
-        user=user,
+        "submissions",
+        settings,
+        user,
         challenge=phase.challenge,
         phase=phase,
         submissions=rows,
         filters={"team": team, "status": status, "day": day},
         rescorable=len(moderation_service.rescorable(session=session, phase=phase)),
-        is_organizer=True,
     )
 
 
@@ -248,15 +266,14 @@ def rescore_all_confirm(
     """Ask for confirmation, saying how many submissions a rescore of the phase queues."""
     phase = _phase(session, slug, phase_slug, user)
     count = len(moderation_service.rescorable(session=session, phase=phase))
-    return render(
+    return _page(
         request,
-        "organizer/rescore.html",
-        settings=settings,
-        user=user,
+        "rescore",
+        settings,
+        user,
         challenge=phase.challenge,
         phase=phase,
         count=count,
-        is_organizer=True,
     )
 
 
@@ -369,14 +386,13 @@ def audit(
 ) -> Response:
     """Show what the organizers did, newest first."""
     challenge = _challenge(session, slug, user)
-    return render(
+    return _page(
         request,
-        "organizer/audit.html",
-        settings=settings,
-        user=user,
+        "audit",
+        settings,
+        user,
         challenge=challenge,
         entries=moderation_service.audit_log(session=session, challenge=challenge),
-        is_organizer=True,
     )
 
 
@@ -399,13 +415,12 @@ def settings_form(
 ) -> Response:
     """Show the challenge's texts and registration mode for editing."""
     challenge = _challenge(session, slug, user)
-    return render(
+    return _page(
         request,
-        "organizer/settings.html",
-        settings=settings,
-        user=user,
+        "settings",
+        settings,
+        user,
         challenge=challenge,
-        is_organizer=True,
         errors={},
     )
 
@@ -437,13 +452,12 @@ def settings_save(
             registration_mode=registration_mode,
         )
     except InvalidInput as error:
-        return render(
+        return _page(
             request,
-            "organizer/settings.html",
-            settings=settings,
-            user=user,
+            "settings",
+            settings,
+            user,
             challenge=challenge,
-            is_organizer=True,
             errors=error.errors,
             status_code=422,
         )
@@ -466,14 +480,13 @@ def phase_form(
 ) -> Response:
     """Show a phase's schedule, limits and leaderboard settings for editing."""
     phase = _phase(session, slug, phase_slug, user)
-    return render(
+    return _page(
         request,
-        "organizer/phase.html",
-        settings=settings,
-        user=user,
+        "phase",
+        settings,
+        user,
         challenge=phase.challenge,
         phase=phase,
-        is_organizer=True,
         errors={},
     )
 
@@ -514,14 +527,13 @@ def phase_save(
             show_details=show_details,
         )
     except InvalidInput as error:
-        return render(
+        return _page(
             request,
-            "organizer/phase.html",
-            settings=settings,
-            user=user,
+            "phase",
+            settings,
+            user,
             challenge=phase.challenge,
             phase=phase,
-            is_organizer=True,
             errors=error.errors,
             status_code=422,
         )
@@ -541,13 +553,12 @@ def import_form(
 ) -> Response:
     """Show the form to import a phase's dataset from a zip."""
     challenge = _challenge(session, slug, user)
-    return render(
+    return _page(
         request,
-        "organizer/import.html",
-        settings=settings,
-        user=user,
+        "import",
+        settings,
+        user,
         challenge=challenge,
-        is_organizer=True,
         errors={},
         report=None,
     )
@@ -582,13 +593,12 @@ def import_run(
             title=title or None,
         )
     except InvalidInput as error:
-        return render(
+        return _page(
             request,
-            "organizer/import.html",
-            settings=settings,
-            user=user,
+            "import",
+            settings,
+            user,
             challenge=challenge,
-            is_organizer=True,
             errors=error.errors,
             report=None,
             status_code=422,
@@ -604,13 +614,12 @@ def import_run(
         target=phase_slug,
         details={"images": report.images},
     )
-    return render(
+    return _page(
         request,
-        "organizer/import.html",
-        settings=settings,
-        user=user,
+        "import",
+        settings,
+        user,
         challenge=challenge,
-        is_organizer=True,
         errors={},
         report=report,
     )
