@@ -9,12 +9,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.errors import DomainError, InvalidInput, LimitReached, NotAuthenticated
 from app.models import User
+from app.observability import (
+    DatabaseCollector,
+    RequestMetrics,
+    check_broker,
+    check_database,
+    make_registry,
+)
 from app.queue import TaskSender, make_celery
 from app.services import sessions as sessions_service
 from app.services.mail import ConsoleMailer, FileMailer, Mailer
@@ -44,9 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = LocalStorage(settings.data_dir)
-        app.state.tasks = TaskSender(make_celery(settings, client=True))
+        celery = make_celery(settings, client=True)
+        app.state.celery = celery
+        app.state.tasks = TaskSender(celery)
         app.state.mailer = make_mailer(settings)
+        collector = DatabaseCollector(app.state.sessions, celery, settings)
+        registry.register(collector)
         yield
+        registry.unregister(collector)
         engine.dispose()
 
     app = FastAPI(
@@ -60,10 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    registry, request_latency = make_registry()
+    app.state.metrics = registry
     app.add_middleware(
         SecurityHeaders, csrf_cookie=CSRF_COOKIE, secure_cookies=settings.secure_cookies
     )
     app.add_middleware(LimitBodySize, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestMetrics, histogram=request_latency)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(accounts.router)
     app.include_router(challenges.router)
@@ -84,7 +100,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> PlainTextResponse:
+        """Answer while the process runs (liveness)."""
         return PlainTextResponse("ok")
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        """Answer 200 when the database and the broker are reachable, 503 otherwise."""
+        checks = {
+            "database": check_database(request.app.state.sessions),
+            "broker": check_broker(request.app.state.celery, settings),
+        }
+        body = {name: problem or "ok" for name, problem in checks.items()}
+        ready = not any(checks.values())
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics of this process and of the database."""
+        return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     _add_error_handlers(app)
     return app
