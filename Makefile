@@ -41,6 +41,7 @@ bench: install
 # Regenerate the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
+	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/runtime.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
