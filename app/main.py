@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.errors import DomainError, InvalidInput, LimitReached, NotAuthenticated
+from app.logs import RequestId, configure_logging
 from app.models import User
 from app.observability import (
     DatabaseCollector,
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.environment != "test":
+            configure_logging(json=settings.environment == "production")
         engine = make_engine(settings.database_url)
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = LocalStorage(settings.data_dir)
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(LimitBodySize, max_bytes=settings.max_upload_bytes)
     app.add_middleware(RequestMetrics, histogram=request_latency)
+    app.add_middleware(RequestId)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(accounts.router)
     app.include_router(challenges.router)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
+import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure
@@ -65,6 +66,7 @@ def run_scoring(submission_id: int, ctx: WorkerContext, task_id: str | None = No
     `task_id` identifies the broker message, so that its redelivery after a lost worker may
     take over the run while a duplicate message may not.
     """
+    structlog.contextvars.bind_contextvars(submission_id=submission_id, task_id=task_id)
     with transaction(ctx.sessions) as session:
         run = scoring_runs.claim(
             session=session,

@@ -40,3 +40,38 @@ def test_metrics_count_submissions_and_requests(client, session, storage, tmp_pa
     assert "wsss4luad_queue_depth" in text
     assert 'route="/challenges/{slug}/register"' in text
     assert "wsss4luad_http_request_duration_seconds_count" in text
+
+
+def test_request_ids_are_echoed_or_made(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz")
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_json_logs_carry_the_bound_context(capsys):
+    import json
+    import logging
+
+    import structlog
+
+    from app.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging(json=True)
+        structlog.contextvars.bind_contextvars(submission_id=42)
+        structlog.get_logger("workers.test").info("scored", miou=0.5)
+        logging.getLogger("celery.test").warning("plain stdlib record")
+    finally:
+        structlog.contextvars.clear_contextvars()
+        structlog.reset_defaults()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    assert lines[0]["event"] == "scored"
+    assert lines[0]["submission_id"] == 42
+    assert lines[0]["level"] == "info"
+    assert lines[1]["event"] == "plain stdlib record"
+    assert lines[1]["logger"] == "celery.test"
