@@ -466,6 +466,10 @@ def serve(
     """Run the web site with uvicorn."""
     import uvicorn
 
+    from app.config import get_settings
+    from app.logs import configure_logging
+
+    configure_logging(json=get_settings().environment == "production")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -475,6 +479,7 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         access_log=False,
+        log_config=None,  # keep the structured logging configured above
     )
 
 

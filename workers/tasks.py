@@ -66,6 +66,7 @@ def run_scoring(submission_id: int, ctx: WorkerContext, task_id: str | None = No
     `task_id` identifies the broker message, so that its redelivery after a lost worker may
     take over the run while a duplicate message may not.
     """
+    structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(submission_id=submission_id, task_id=task_id)
     with transaction(ctx.sessions) as session:
         run = scoring_runs.claim(
@@ -174,6 +175,7 @@ def fail_run_past_hard_time_limit(
 @celery_app.task(name=RECONCILE_SUBMISSIONS, ignore_result=True)
 def reconcile_submissions() -> dict[str, list[int]]:
     """Re-send lost tasks, requeue or fail runs that outlived the time limit."""
+    structlog.contextvars.clear_contextvars()
     ctx = context()
     settings = ctx.settings
     with transaction(ctx.sessions) as session:
