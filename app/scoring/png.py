@@ -98,7 +98,9 @@ def decode_mask(
         raise MaskFormatError(
             f"{header.describe()} is not accepted; save an 8-bit P or L image of class indices"
         )
-    image_chunks = _verified_image_chunks(data)
+    image_chunks, has_palette = _verified_image_chunks(data)
+    if header.color_type == 3 and not has_palette:
+        raise MaskFormatError("corrupt PNG: a palette image without its PLTE chunk")
     array = None
     if _fast_path_applies(header):
         array = _decode_unfiltered(header, b"".join(image_chunks))
@@ -108,15 +110,17 @@ def decode_mask(
     return array
 
 
-def _verified_image_chunks(data: bytes) -> list[memoryview]:
+def _verified_image_chunks(data: bytes) -> tuple[list[memoryview], bool]:
     """Walk the chunks, verify every CRC, the IEND marker and the chunk budget; return the
-    IDAT payloads. A flood of tiny or ancillary chunks is refused before any decoding.
+    IDAT payloads and whether a PLTE chunk was seen. A flood of tiny or ancillary chunks
+    is refused before any decoding.
     """
     view = memoryview(data)
     offset = len(SIGNATURE)
     idat: list[memoryview] = []
     chunks = 0
     ancillary_bytes = 0
+    has_palette = False
     while True:
         chunks += 1
         if chunks > _MAX_CHUNKS:
@@ -136,13 +140,14 @@ def _verified_image_chunks(data: bytes) -> list[memoryview]:
         elif kind == b"IEND":
             break
         else:
+            has_palette = has_palette or kind == b"PLTE"
             ancillary_bytes += length
             if ancillary_bytes > _MAX_ANCILLARY_BYTES:
                 raise MaskFormatError("PNG carries more than 4 MB of metadata; not a normal mask")
         offset = end
     if not idat:
         raise MaskFormatError("corrupt PNG: no image data (IDAT) chunk")
-    return idat
+    return idat, has_palette
 
 
 def _fast_path_applies(header: PngHeader) -> bool:

@@ -194,3 +194,11 @@ def test_invalid_bit_depth_is_refused():
     data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
     with pytest.raises(MaskFormatError, match="bit depth 7 is invalid"):
         decode_mask(bytes(data))
+
+
+def test_palette_image_without_its_palette_is_refused(mask):
+    data = png_bytes(mask, "P")
+    start = data.index(b"PLTE") - 4
+    length = int.from_bytes(data[start : start + 4], "big")
+    with pytest.raises(MaskFormatError, match="without its PLTE chunk"):
+        decode_mask(data[:start] + data[start + 12 + length :])
