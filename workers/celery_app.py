@@ -1,5 +1,6 @@
 """The workers' Celery app: `celery -A workers.celery_app worker` (or `wsss4luad worker`)."""
 
+import logging
 from typing import Any
 
 from celery.signals import setup_logging
@@ -13,6 +14,10 @@ celery_app.conf.include = ["workers.tasks"]
 
 
 @setup_logging.connect
-def _use_structured_logs(**_: Any) -> None:
+def _use_structured_logs(loglevel: Any = None, **_: Any) -> None:
     """Replace Celery's log setup: JSON lines in production, with the bound submission id."""
-    configure_logging(json=get_settings().environment == "production")
+    level = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+    configure_logging(
+        json=get_settings().environment == "production",
+        level=level if isinstance(level, int) else logging.INFO,
+    )
