@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 
-.PHONY: install demo test lint fmt typecheck bench lock clean vendor
+.PHONY: install demo test lint fmt typecheck bench lock clean vendor loadtest
 
 install: $(STAMP)
 
@@ -65,3 +65,7 @@ vendor:
 	cp var/vendor/swagger/swagger-ui-bundle.js $(VENDOR)/swagger-ui-bundle-$(SWAGGER_VERSION).js
 	cp var/vendor/swagger/swagger-ui.css $(VENDOR)/swagger-ui-$(SWAGGER_VERSION).css
 	cp var/vendor/swagger/LICENSE $(VENDOR)/swagger-ui-LICENSE.txt
+
+# Deadline-day load on loopback (PostgreSQL and Redis of this machine); records docs/reliability.md.
+loadtest: install
+	$(BIN)/python -m benchmarks.loadtest --write docs/reliability.md $(LOADTEST_ARGS)

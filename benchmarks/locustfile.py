@@ -1,0 +1,77 @@
+"""Deadline-day traffic for `make loadtest`: browsers on the public pages, and teams that
+upload a full submission and wait for its score.
+
+Settings come from the environment that benchmarks/loadtest.py sets: LOADTEST_TOKENS
+(comma-separated API tokens, one per submitting team) and LOADTEST_ARCHIVE (a zip).
+"""
+
+import itertools
+import os
+import time
+from pathlib import Path
+
+from locust import HttpUser, between, events, task
+
+TOKENS = itertools.cycle(os.environ.get("LOADTEST_TOKENS", "").split(","))
+ARCHIVE = Path(os.environ.get("LOADTEST_ARCHIVE", "submission.zip"))
+PHASE = "/challenges/wsss4luad/phases/validation"
+
+
+class Browser(HttpUser):
+    """A participant refreshing the leaderboard and the challenge pages."""
+
+    weight = 10
+    wait_time = between(0.5, 1.5)
+
+    @task(6)
+    def leaderboard(self) -> None:
+        self.client.get(f"{PHASE}/leaderboard", name="leaderboard page")
+
+    @task(2)
+    def leaderboard_json(self) -> None:
+        self.client.get(f"/api/v1{PHASE}/leaderboard", name="leaderboard API")
+
+    @task(1)
+    def challenge(self) -> None:
+        self.client.get("/challenges/wsss4luad", name="challenge page")
+
+
+class Submitter(HttpUser):
+    """A team uploading its predictions and polling until scored."""
+
+    weight = 1
+    wait_time = between(2, 4)
+
+    def on_start(self) -> None:
+        self.headers = {"Authorization": f"Bearer {next(TOKENS)}"}
+        self.payload = ARCHIVE.read_bytes()
+
+    @task
+    def submit_and_wait(self) -> None:
+        started = time.perf_counter()
+        with self.client.post(
+            f"/api/v1{PHASE}/submissions",
+            headers=self.headers,
+            files={"file": ("submission.zip", self.payload)},
+            name="upload",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 202:
+                response.failure(f"{response.status_code}: {response.text[:120]}")
+                return
+            submission_id = response.json()["id"]
+        while time.perf_counter() - started < 120:
+            state = self.client.get(
+                f"/api/v1/submissions/{submission_id}", headers=self.headers, name="poll"
+            ).json()
+            if state["status"] in ("scored", "failed"):
+                events.request.fire(
+                    request_type="SCORE",
+                    name="upload to score",
+                    response_time=(time.perf_counter() - started) * 1000,
+                    response_length=0,
+                    exception=None if state["status"] == "scored" else RuntimeError("failed"),
+                    context={},
+                )
+                return
+            time.sleep(0.25)
