@@ -58,7 +58,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Up to 45 connections: more than the 40 threads that run a web process's endpoints, so
+    # a request never waits for a connection another request is not using.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=25)
 
 
 def _configure_sqlite(engine: Engine) -> None:
