@@ -3,6 +3,7 @@
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy import select
 
 from app.models import User
@@ -28,10 +29,16 @@ def test_every_api_operation_conforms_and_never_fails_on_the_server(app, client,
             max_examples=8,
             deadline=None,
             database=None,
+            derandomize=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         def check(case):
-            answers.append(case.call_and_validate(headers=headers).status_code)
+            # The API also refuses schema-valid input on business rules (a hide without a
+            # reason, a reserved team name), so "valid data must be accepted" does not apply.
+            response = case.call_and_validate(
+                headers=headers, excluded_checks=[positive_data_acceptance]
+            )
+            answers.append(response.status_code)
 
         check()
     assert len(answers) >= len(operations)
