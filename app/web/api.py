@@ -35,7 +35,7 @@ from app.services import moderation as moderation_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.web.deps import RowId, SessionDep, StorageDep, TasksDep
-from app.web.pages.submissions import receive_upload
+from app.web.pages.submissions import submit_upload
 
 ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorRead} for status in (401, 403, 404, 409, 422, 429)
@@ -151,24 +151,18 @@ def submit(
     found = challenges_service.get_challenge_phase(
         session=session, challenge_slug=challenge, phase_slug=phase
     )
-    upload, sha256 = receive_upload(file, storage)
-    try:
-        submission = submissions_service.create_submission(
-            session=session,
-            storage=storage,
-            phase=found,
-            user=user,
-            upload=upload,
-            archive_name=file.filename or "submission.zip",
-            sha256=sha256,
-            method_name=method_name,
-            description=description,
-            url=url,
-            idempotency_key=idempotency_key,
-            enqueue=tasks.score,
-        )
-    finally:
-        upload.unlink(missing_ok=True)
+    submission = submit_upload(
+        file,
+        session=session,
+        storage=storage,
+        phase=found,
+        user=user,
+        enqueue=tasks.score,
+        method_name=method_name,
+        description=description,
+        url=url,
+        idempotency_key=idempotency_key,
+    )
     return submission_read(submission)
 
 

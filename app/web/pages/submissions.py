@@ -2,6 +2,7 @@
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.errors import DomainError, InvalidInput, LimitReached
-from app.models import Phase, User
+from app.models import Phase, Submission, User
 from app.services import challenges as challenges_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
@@ -41,6 +42,34 @@ def receive_upload(upload: UploadFile, storage: Storage) -> tuple[Path, str]:
             digest.update(chunk)
             out.write(chunk)
     return target, digest.hexdigest()
+
+
+def submit_upload(
+    file: UploadFile,
+    *,
+    session: SessionDep,
+    storage: Storage,
+    phase: Phase,
+    user: User,
+    enqueue: Callable[[int], None],
+    **fields: Any,
+) -> Submission:
+    """Receive an uploaded archive and create its submission; the scratch copy never stays."""
+    upload, sha256 = receive_upload(file, storage)
+    try:
+        return submissions_service.create_submission(
+            session=session,
+            storage=storage,
+            phase=phase,
+            user=user,
+            upload=upload,
+            archive_name=file.filename or "submission.zip",
+            sha256=sha256,
+            enqueue=enqueue,
+            **fields,
+        )
+    finally:
+        upload.unlink(missing_ok=True)  # moved into storage on success; scratch otherwise
 
 
 def _submit_context(session: SessionDep, phase: Phase, user: User) -> dict[str, Any]:
@@ -106,21 +135,18 @@ def submit(
 ) -> Response:
     """Receive an archive, check it, queue it for scoring, then show its page."""
     phase = _phase(session, slug, phase_slug)
-    upload, sha256 = receive_upload(file, storage)
     try:
-        submission = submissions_service.create_submission(
+        submission = submit_upload(
+            file,
             session=session,
             storage=storage,
             phase=phase,
             user=user,
-            upload=upload,
-            archive_name=file.filename or "submission.zip",
-            sha256=sha256,
+            enqueue=tasks.score,
             method_name=method_name,
             description=description,
             url=url,
             external_data=external_data,
-            enqueue=tasks.score,
         )
     except DomainError as error:
         errors = error.errors if isinstance(error, InvalidInput) else {"file": error.message}
@@ -140,8 +166,6 @@ def submit(
             status_code=error.status_code,
             **_submit_context(session, phase, user),
         )
-    finally:
-        upload.unlink(missing_ok=True)  # moved into storage on success; scratch otherwise
     location = f"/submissions/{submission.id}"
     if _wants_json(request):
         return JSONResponse({"id": submission.id, "status": submission.status, "url": location})
