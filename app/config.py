@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     login_failures_allowed: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
 
+    web_threads: int = Field(default=40, ge=2, le=1000)
+
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     scoring_time_limit_s: int = Field(default=300, ge=10)
     scoring_max_attempts: int = Field(default=3, ge=1)

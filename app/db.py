@@ -49,8 +49,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and write-locking transactions."""
+def make_engine(url: str, *, threads: int = 40) -> Engine:
+    """Create an engine for a process running `threads` threads that use the database.
+
+    SQLite gets WAL, foreign keys and write-locking transactions.
+    """
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -58,9 +61,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    # Up to 45 connections: more than the 40 threads that run a web process's endpoints, so
-    # a request never waits for a connection another request is not using.
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=25)
+    # More connections than threads, so a thread never waits for a connection that no
+    # other thread is using.
+    return create_engine(url, pool_pre_ping=True, pool_size=threads + 5, max_overflow=0)
 
 
 def _configure_sqlite(engine: Engine) -> None:

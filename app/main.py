@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.environment != "test":
             configure_logging(json=settings.environment == "production")
-        engine = make_engine(settings.database_url)
+        to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+        engine = make_engine(settings.database_url, threads=settings.web_threads)
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = LocalStorage(settings.data_dir)
         celery = make_celery(settings, client=True)

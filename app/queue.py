@@ -46,6 +46,9 @@ def make_celery(settings: Settings, *, client: bool = False) -> Celery:
         transport_options.update(
             data_folder_in=str(messages),
             data_folder_out=str(messages),
+            # Without it, kombu keeps its exchange table in ./control of whatever directory
+            # the process was started in.
+            control_folder=str(settings.broker_dir / "control"),
             store_processed=False,
             polling_interval=0.1,
         )

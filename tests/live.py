@@ -127,11 +127,11 @@ class LiveStack:
 
 @contextmanager
 def live_stack(
-    settings, logs: Path, *, worker: bool = True, beat: bool = False
+    settings, logs: Path, *, worker: bool = True, beat: bool = False, **extra: str
 ) -> Iterator[LiveStack]:
-    """Run `wsss4luad serve` (and a worker) against the given settings."""
+    """Run `wsss4luad serve` (and a worker) against the given settings and extra variables."""
     port = free_port()
-    env = environment(settings, WSSS4LUAD_BASE_URL=f"http://127.0.0.1:{port}")
+    env = environment(settings, WSSS4LUAD_BASE_URL=f"http://127.0.0.1:{port}", **extra)
     stack = LiveStack(f"http://127.0.0.1:{port}", env, logs)
     try:
         server = start("serve", ["serve", "--port", str(port)], env, logs)

@@ -36,12 +36,13 @@ from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.web.deps import RowId, SessionDep, StorageDep, TasksDep
 from app.web.pages.submissions import submit_upload
+from app.web.routing import TransactionRoute
 
 ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorRead} for status in (401, 403, 404, 409, 422, 429)
 }
 
-router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS)
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS, route_class=TransactionRoute)
 
 
 def get_api_user(
@@ -54,6 +55,7 @@ def get_api_user(
     if scheme.lower() != "bearer" or not secret.strip():
         raise NotAuthenticated("send the token as 'Authorization: Bearer <token>'")
     user = api_tokens_service.resolve_token(session=session, secret=secret.strip())
+    session.commit()  # no lock may outlive this thread hop (see app.web.routing)
     if user is None:
         raise NotAuthenticated("the token is invalid, expired or revoked")
     return user

@@ -80,7 +80,9 @@ def get_optional_user(request: Request, session: SessionDep, settings: SettingsD
     found = sessions_service.resolve_session(
         session=session, token=token, idle=timedelta(minutes=settings.session_idle_minutes)
     )
-    return found.user if found else None
+    user = found.user if found else None
+    session.commit()  # no lock may outlive this thread hop (see app.web.routing)
+    return user
 
 
 OptionalUserDep = Annotated[User | None, Depends(get_optional_user, scope="function")]

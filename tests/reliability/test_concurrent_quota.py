@@ -46,3 +46,40 @@ def test_fifty_simultaneous_uploads_accept_exactly_the_limit(
     archives = list(storage.root.glob("submissions/**/*.zip"))
     assert len(archives) == 5, "refused uploads leave no file behind"
     assert list((storage.root / "tmp").glob("*")) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_crowd_larger_than_the_thread_pool_never_starves_the_request_holding_the_lock(
+    settings, session, storage, tmp_path
+):
+    """Every handler thread may wait on the lock one request holds; that request still ends.
+
+    A transaction held across FastAPI's thread hops (dependencies, endpoint, response
+    validation) needs a free thread to finish; with three threads and twenty uploads, a
+    server that keeps it open deadlocks (PostgreSQL) or times out (SQLite).
+    """
+    phase, masks = make_phase(session, storage, tmp_path, daily_limit=5)
+    user = make_user(session, email="crowd@example.org")
+    make_team(session, phase.challenge, user, name="Crowd")
+    token = accounts_service.create_api_token(session=session, user=user).secret
+    session.commit()
+    archive = prediction_zip(tmp_path / "p.zip", masks).read_bytes()
+    board = "/api/v1/challenges/wsss4luad/phases/validation/leaderboard"
+
+    with live_stack(settings, tmp_path / "logs", worker=False, WSSS4LUAD_WEB_THREADS="3") as stack:
+        submissions = f"{stack.base_url}/api/v1/challenges/wsss4luad/phases/validation/submissions"
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def call(index: int) -> int:
+            if index % 2:
+                return httpx2.get(stack.base_url + board, headers=headers, timeout=25).status_code
+            files = {"file": (f"p{index}.zip", archive)}
+            return httpx2.post(submissions, headers=headers, files=files, timeout=25).status_code
+
+        with ThreadPoolExecutor(40) as pool:
+            answers = list(pool.map(call, range(40)))
+
+    uploads = answers[0::2]
+    assert sorted(set(uploads)) == [202, 429], uploads
+    assert uploads.count(202) == 5
+    assert set(answers[1::2]) == {200}

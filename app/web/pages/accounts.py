@@ -22,8 +22,9 @@ from app.web.deps import (
     UserDep,
 )
 from app.web.rendering import redirect, render, safe_next
+from app.web.routing import TransactionRoute
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], route_class=TransactionRoute)
 
 
 def _set_session_cookie(response: Response, token: str, secure: bool, max_days: int) -> None:

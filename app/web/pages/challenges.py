@@ -12,8 +12,9 @@ from app.services import leaderboard as leaderboard_service
 from app.services import teams as teams_service
 from app.web.deps import CsrfDep, OptionalUserDep, SessionDep, SettingsDep, StorageDep, UserDep
 from app.web.rendering import redirect, render
+from app.web.routing import TransactionRoute
 
-router = APIRouter(tags=["challenges"])
+router = APIRouter(tags=["challenges"], route_class=TransactionRoute)
 
 
 @router.get("/", response_class=HTMLResponse, name="home")

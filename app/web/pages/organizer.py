@@ -21,8 +21,9 @@ from app.services.dataset_upload import unpack_dataset
 from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.pages.submissions import receive_upload
 from app.web.rendering import redirect, render
+from app.web.routing import TransactionRoute
 
-router = APIRouter(prefix="/organizer", tags=["organizer"])
+router = APIRouter(prefix="/organizer", tags=["organizer"], route_class=TransactionRoute)
 
 
 def _page(

@@ -17,8 +17,9 @@ from app.services import teams as teams_service
 from app.services.storage import Storage
 from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.rendering import redirect, render
+from app.web.routing import TransactionRoute
 
-router = APIRouter(tags=["submissions"])
+router = APIRouter(tags=["submissions"], route_class=TransactionRoute)
 
 _COPY_CHUNK = 1 << 20
 
