@@ -232,8 +232,40 @@ def make_demo_data(
 
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Scripted set-up: phases, users, tokens.", no_args_is_help=True)
+baseline_cli = typer.Typer(
+    help="The MLPS reference baseline: describe, train and predict (need the \\[baseline] extra "
+    "with torch), register a checkpoint and run it on a phase.",
+    no_args_is_help=True,
+)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
+cli.add_typer(baseline_cli, name="baseline")
+
+_MODEL_COMMANDS = {
+    "describe": "The presets and their parameter counts ([--json]).",
+    "train": "Train MLPS on the official 1.training/ folder: stage 1, pseudo masks, stage 2.",
+    "predict": "Segment a folder of images with a checkpoint into index PNG masks.",
+}
+
+
+def _model_command(name: str, summary: str) -> None:
+    @baseline_cli.command(
+        name,
+        help=f"{summary} See `wsss4luad baseline {name} --help`.",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def run(ctx: typer.Context) -> None:
+        # The model package imports torch; it runs in its own interpreter, so this package
+        # (and the web processes that import it) never do.
+        os.execv(
+            sys.executable,
+            [sys.executable, "-m", "reference_models.mlps", name, *ctx.args],
+        )
+
+
+for _name, _summary in _MODEL_COMMANDS.items():
+    _model_command(_name, _summary)
 
 
 @db_cli.command("upgrade")
@@ -454,6 +486,91 @@ def create_token(
     sys.stdout.write(issued.secret + "\n")
 
 
+@baseline_cli.command("register")
+def baseline_register(
+    challenge: Annotated[str, typer.Argument(help="Challenge slug.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Checkpoint from `baseline train`.", exists=True, dir_okay=False)
+    ],
+    name: Annotated[str, typer.Option(help="Name shown on the leaderboard.")],
+) -> None:
+    """Store a baseline checkpoint for a challenge (the console's upload does the same)."""
+    import shutil
+    import tempfile
+
+    from app.config import get_settings
+    from app.errors import DomainError
+    from app.services import baselines as baselines_service
+    from app.services import challenges as challenges_service
+    from app.services.storage import LocalStorage
+
+    storage = LocalStorage(get_settings().data_dir)
+    with tempfile.NamedTemporaryFile(dir=storage.scratch_dir(), delete=False) as copy:
+        staged = Path(copy.name)
+    shutil.copyfile(checkpoint, staged)  # the service moves the file into storage
+    try:
+        with _session() as session:
+            found = challenges_service.get_challenge(session=session, slug=challenge)
+            model = baselines_service.register_model(
+                session=session,
+                storage=storage,
+                challenge=found,
+                actor=None,
+                checkpoint=staged,
+                file_name=checkpoint.name,
+                name=name,
+            )
+            summary = f"Registered baseline {model.name!r} (id {model.id}) for {challenge}."
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    finally:
+        staged.unlink(missing_ok=True)
+    Console().print(summary, highlight=False)
+
+
+@baseline_cli.command("run")
+def baseline_run(
+    challenge: Annotated[str, typer.Argument(help="Challenge slug.")],
+    phase: Annotated[str, typer.Argument(help="Phase slug.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model name or id (default: the newest registered).")
+    ] = None,
+) -> None:
+    """Queue a GPU-worker run of a baseline model on a phase (as the console's button does)."""
+    from app.config import get_settings
+    from app.errors import DomainError, NotFound
+    from app.queue import TaskSender, make_celery
+    from app.services import baselines as baselines_service
+    from app.services import challenges as challenges_service
+
+    sender = TaskSender(make_celery(get_settings(), client=True))
+    try:
+        with _session() as session:
+            found = challenges_service.get_challenge_phase(
+                session=session, challenge_slug=challenge, phase_slug=phase
+            )
+            if model is None:
+                models = baselines_service.list_models(session=session, challenge=found.challenge)
+                if not models:
+                    raise NotFound(f"no baseline model is registered for {challenge}")
+                chosen = models[0]
+            else:
+                chosen = baselines_service.get_model(
+                    session=session, challenge=found.challenge, name_or_id=model
+                )
+            run = baselines_service.request_run(
+                session=session, phase=found, model=chosen, actor=None, enqueue=sender.baseline
+            )
+            summary = (
+                f"Baseline run {run.id} of {chosen.name!r} on {challenge}/{phase}: {run.status}."
+            )
+    except DomainError as error:
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]Refused:[/] {error.message}")
+        raise typer.Exit(1) from None
+    Console().print(summary, highlight=False)
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -488,7 +605,10 @@ def worker(
     queues: Annotated[
         str, typer.Option(help="Comma-separated queues to consume.")
     ] = "scoring,default",
-    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: 1 for the gpu queue, else 2)."),
+    ] = None,
     beat: Annotated[
         bool, typer.Option(help="Also run the periodic reconciler (single-host setups).")
     ] = False,
@@ -496,13 +616,15 @@ def worker(
 ) -> None:
     """Run a Celery worker (the process is replaced by Celery's own)."""
     from app.config import get_settings
+    from app.queue import GPU_QUEUE
 
+    gpu = GPU_QUEUE in queues.split(",")
     args = [
         "worker",
         "--queues",
         queues,
         "--concurrency",
-        str(concurrency),
+        str(concurrency or (1 if gpu else 2)),
         "--prefetch-multiplier",
         "1",
         "--loglevel",
@@ -510,6 +632,8 @@ def worker(
         "--without-gossip",
         "--without-mingle",
     ]
+    if gpu:  # the loaded model stays in memory between runs; never recycle the process for it
+        args += ["--max-memory-per-child", "0"]
     if beat:
         schedule = get_settings().data_dir / "celerybeat-schedule"
         schedule.parent.mkdir(parents=True, exist_ok=True)

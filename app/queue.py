@@ -11,10 +11,11 @@ from celery import Celery
 from kombu.entity import Queue
 
 from app.config import Settings
-from app.schemas.jobs import ScoreSubmissionJob
+from app.schemas.jobs import RunBaselineJob, ScoreSubmissionJob
 
 SCORE_SUBMISSION = "workers.score_submission"
 RECONCILE_SUBMISSIONS = "workers.reconcile_submissions"
+RUN_BASELINE = "workers.run_baseline"
 SCORING_QUEUE = "scoring"
 DEFAULT_QUEUE = "default"
 GPU_QUEUE = "gpu"
@@ -33,8 +34,8 @@ def make_celery(settings: Settings, *, client: bool = False) -> Celery:
     limit = settings.scoring_time_limit_s
     transport_options: dict[str, object] = {
         # A late-acked task running past the visibility timeout would be delivered again
-        # in parallel, so it must exceed the hard time limit.
-        "visibility_timeout": int(limit * 1.5),
+        # in parallel, so it must exceed the longest hard time limit (a baseline run's).
+        "visibility_timeout": int(max(limit, settings.baseline_time_limit_s) * 1.5),
     }
     if client and not settings.uses_embedded_broker:
         transport_options.update(
@@ -56,7 +57,10 @@ def make_celery(settings: Settings, *, client: bool = False) -> Celery:
         task_queues=(Queue(DEFAULT_QUEUE), Queue(SCORING_QUEUE), Queue(GPU_QUEUE)),
         task_default_queue=DEFAULT_QUEUE,
         task_create_missing_queues=False,
-        task_routes={SCORE_SUBMISSION: {"queue": SCORING_QUEUE}},
+        task_routes={
+            SCORE_SUBMISSION: {"queue": SCORING_QUEUE},
+            RUN_BASELINE: {"queue": GPU_QUEUE},
+        },
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -97,3 +101,13 @@ class TaskSender:
             )
         except Exception:  # the row stays queued; the reconciler re-sends it
             logger.exception("could not send submission %s to the broker", submission_id)
+
+    def baseline(self, run_id: int) -> None:
+        """Ask a GPU worker to predict a phase with a baseline model."""
+        job = RunBaselineJob(run_id=run_id)
+        try:
+            self.celery.send_task(
+                RUN_BASELINE, kwargs=job.model_dump(), queue=GPU_QUEUE, retry=False
+            )
+        except Exception:  # the run stays queued; the reconciler re-sends it
+            logger.exception("could not send baseline run %s to the broker", run_id)

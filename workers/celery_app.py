@@ -10,7 +10,7 @@ from app.logs import configure_logging
 from app.queue import make_celery
 
 celery_app = make_celery(get_settings())
-celery_app.conf.include = ["workers.tasks"]
+celery_app.conf.include = ["workers.tasks", "workers.baseline"]
 
 
 @setup_logging.connect

@@ -18,6 +18,7 @@ from app.db import make_engine, make_sessionmaker, transaction
 from app.queue import RECONCILE_SUBMISSIONS, SCORE_SUBMISSION, TaskSender
 from app.schemas.jobs import ScoreSubmissionJob
 from app.scoring import GroundTruthError, PreparedGroundTruth, SubmissionRejected, score_path
+from app.services import baselines as baselines_service
 from app.services import scoring_runs
 from app.services.storage import LocalStorage
 from workers.celery_app import celery_app
@@ -185,9 +186,14 @@ def reconcile_submissions() -> dict[str, list[int]]:
             running_timeout=timedelta(seconds=settings.scoring_time_limit_s * 1.2),
             max_attempts=settings.scoring_max_attempts,
         )
+        lost_runs = baselines_service.stale_queued_runs(
+            session=session, older_than=timedelta(seconds=settings.stale_queued_after_s)
+        )
     sender = TaskSender(celery_app)
     for submission_id in outcome.resent + outcome.requeued:
         sender.score(submission_id)
+    for run_id in lost_runs:
+        sender.baseline(run_id)
     if outcome.resent or outcome.requeued or outcome.failed:
         logger.warning("reconciler: %s", outcome)
     return {"resent": outcome.resent, "requeued": outcome.requeued, "failed": outcome.failed}

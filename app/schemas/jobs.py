@@ -9,3 +9,11 @@ class ScoreSubmissionJob(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     submission_id: PositiveInt
+
+
+class RunBaselineJob(BaseModel):
+    """Predict a phase with a baseline model on a GPU worker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: PositiveInt

@@ -35,7 +35,7 @@ def audit(
     *,
     session: Session,
     challenge: Challenge,
-    actor: User,
+    actor: User | None,
     action: str,
     target: str = "",
     details: dict[str, Any] | None = None,
@@ -44,7 +44,7 @@ def audit(
     session.add(
         AuditEntry(
             challenge_id=challenge.id,
-            user_id=actor.id,
+            user_id=actor.id if actor else None,  # None: the command line
             action=action,
             target=target[:200],
             details=details or {},

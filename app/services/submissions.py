@@ -93,7 +93,7 @@ def create_submission(
     session: Session,
     storage: Storage,
     phase: Phase,
-    user: User,
+    user: User | None,
     upload: Path,
     archive_name: str,
     sha256: str,
@@ -112,7 +112,10 @@ def create_submission(
     PermissionDenied, LimitReached or Conflict. With a known idempotency key, returns the
     submission created by the first request instead of a new one.
     """
-    team = team or _submitting_team(session=session, phase=phase, user=user)
+    if team is None:
+        if user is None:
+            raise PermissionDenied("a submission needs a submitting user or team")
+        team = _submitting_team(session=session, phase=phase, user=user)
     if idempotency_key:
         existing = session.scalar(
             select(Submission).where(
@@ -144,7 +147,7 @@ def create_submission(
     submission = Submission(
         phase_id=phase.id,
         team_id=team.id,
-        user_id=user.id,
+        user_id=user.id if user else None,
         archive_key=key,
         archive_name=Path(archive_name).name[:255] or "submission.zip",
         archive_bytes=upload.stat().st_size,

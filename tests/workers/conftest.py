@@ -128,6 +128,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     return environment(
         settings,
         WSSS4LUAD_SCORING_TIME_LIMIT_S=str(settings.scoring_time_limit_s),
+        WSSS4LUAD_BASELINE_TIME_LIMIT_S=str(settings.baseline_time_limit_s),
         WSSS4LUAD_SCORING_MAX_ATTEMPTS=str(settings.scoring_max_attempts),
         WSSS4LUAD_RECONCILE_EVERY_S=str(settings.reconcile_every_s),
         WSSS4LUAD_STALE_QUEUED_AFTER_S=str(settings.stale_queued_after_s),

@@ -143,6 +143,7 @@ KILL_SETTINGS = {
     # stuck for the reconciler, and Redis redelivers an unacknowledged message after
     # its visibility timeout of 1.5 x 10 s.
     "scoring_time_limit_s": 10,
+    "baseline_time_limit_s": 10,
     "reconcile_every_s": 1,
 }
 BIG_IMAGES, BIG_SIDE = 8, 3000
