@@ -19,7 +19,8 @@ COPY templates templates
 RUN pip install --no-deps -e .
 
 FROM build AS build-gpu
-RUN pip install "torch==2.13.0"
+# PyPI's Linux wheel of torch is the CUDA build; SciPy for the pseudo masks' background detector.
+RUN pip install "torch==2.13.0" "scipy==1.16.3"
 
 FROM python:3.11-slim AS web
 RUN useradd --create-home --uid 10001 wsss4luad && mkdir /data && chown wsss4luad /data

@@ -5,14 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 
-.PHONY: install demo test lint fmt typecheck bench lock clean vendor loadtest
+.PHONY: install demo test lint fmt typecheck bench bench-baseline lock clean vendor loadtest
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/dev.lock
+$(STAMP): pyproject.toml requirements/dev.lock requirements/baseline-cpu.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24.3"
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --require-hashes $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements/baseline-cpu.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -38,10 +39,17 @@ test: lint
 bench: install
 	$(BIN)/python -m benchmarks.scoring --write docs/performance.md $(BENCH_ARGS)
 
+# MLPS inference throughput (full preset) on a few real validation images, or on
+# BASELINE_ARGS="--synthetic test" sizes; recorded in docs/performance.md.
+BASELINE_ARGS ?= --limit 3
+bench-baseline: install
+	$(BIN)/python -m benchmarks.baseline --write docs/performance.md $(BASELINE_ARGS)
+
 # Regenerate the pinned, hashed lock after changing dependencies in pyproject.toml.
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements/runtime.lock
+	printf 'torch==2.13.0+cpu\nscipy\n' | uv pip compile - -c requirements/dev.lock --python-version 3.11 --generate-hashes --find-links /opt/wheels $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -o requirements/baseline-cpu.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -565,6 +565,14 @@ def _write_training(seed: int, scale: Scale, root: Path) -> int:
     return count
 
 
+def split_sizes(
+    split: Literal["validation", "test"], *, seed: int = 0, scale: Scale = "full"
+) -> list[tuple[int, int]]:
+    """(width, height) of every image make_demo_data writes for a split, without rendering."""
+    chosen = _VALIDATION if split == "validation" else _TEST
+    return [plan.size for plan in _split_plan(seed, chosen, _SCALES[scale])]
+
+
 def make_demo_data(out_dir: Path, *, seed: int = 0, scale: Scale = "small") -> DemoDataSummary:
     """Write a deterministic synthetic WSSS4LUAD-like dataset under out_dir."""
     if seed < 0:

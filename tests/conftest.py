@@ -85,3 +85,29 @@ def storage(settings):
     from app.services.storage import LocalStorage
 
     return LocalStorage(settings.data_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small synthetic dataset of `make-demo-data`, generated once per test process."""
+    from app.demo_data import make_demo_data
+
+    root = tmp_path_factory.mktemp("demo-data")
+    make_demo_data(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(demo_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny-preset MLPS checkpoint trained on the demo training folder (about 20 s of CPU).
+
+    Needs torch: tests that use it skip without the [baseline] extra.
+    """
+    pytest.importorskip("torch", reason="needs the [baseline] extra: pip install -e '.[baseline]'")
+    from reference_models.mlps.presets import TINY
+    from reference_models.mlps.training import TrainingOptions, train
+
+    checkpoint = train(demo_data / "1.training", TINY, TrainingOptions(), lambda _: None)
+    path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
+    checkpoint.save(path)
+    return path

@@ -61,7 +61,7 @@ class Segmenter:
         """Index mask (H, W) uint8 of an RGB image; background-mask pixels become 3."""
         height, width = pixels.shape[:2]
         size = self.preset.window
-        image = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+        image = torch.from_numpy(np.require(pixels, requirements=["C", "W"])).to(self.device)
         image = image.permute(2, 0, 1).float().div_(255)
         pad_h, pad_w = max(0, size - height), max(0, size - width)
         if pad_h or pad_w:  # small images: pad with white glass, which MLPS reads as background
@@ -71,8 +71,12 @@ class Segmenter:
         counts = torch.zeros((1, full_h, full_w), device=self.device)
         for batch in self._window_batches(full_h, full_w):
             windows = torch.stack([image[:, y : y + size, x : x + size] for y, x in batch])
+            if torch.backends.cudnn.benchmark and len(batch) < self.preset.batch_windows:
+                # cuDNN's benchmark mode tunes every new input shape; one batch shape, one tuning.
+                missing = self.preset.batch_windows - len(batch)
+                windows = torch.cat([windows, windows.new_zeros((missing, *windows.shape[1:]))])
             scores = self.window_scores(windows)
-            for (y, x), score in zip(batch, scores, strict=True):
+            for (y, x), score in zip(batch, scores[: len(batch)], strict=True):
                 totals[:, y : y + size, x : x + size] += score
                 counts[:, y : y + size, x : x + size] += 1
         mask = (totals / counts).argmax(0)[:height, :width].to(torch.uint8).cpu().numpy()

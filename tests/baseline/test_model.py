@@ -197,7 +197,7 @@ def test_checkpoints_round_trip_with_their_metadata(tmp_path):
 
 def test_foreign_files_are_refused_as_checkpoints(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="junk.pt"):
+    with pytest.raises(CheckpointError, match=r"junk\.pt"):
         Checkpoint.load(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not an MLPS checkpoint"):
