@@ -117,6 +117,14 @@ class LiveStack:
     logs: Path
     processes: dict[str, Process] = field(default_factory=dict)
 
+    def start_server(self, name: str = "serve") -> Process:
+        """Start (or restart) `wsss4luad serve` on the stack's port and wait until it answers."""
+        port = self.base_url.rsplit(":", 1)[1]
+        server = start(name, ["serve", "--port", port], self.env, self.logs)
+        self.processes[name] = server
+        wait_for_http(f"{self.base_url}/healthz", server)
+        return server
+
     def start_worker(self, name: str = "worker", *extra: str) -> Process:
         """Start (or restart) a scoring worker and wait until it is ready."""
         worker = start(name, ["worker", "--concurrency", "1", *extra], self.env, self.logs)
@@ -134,9 +142,7 @@ def live_stack(
     env = environment(settings, WSSS4LUAD_BASE_URL=f"http://127.0.0.1:{port}", **extra)
     stack = LiveStack(f"http://127.0.0.1:{port}", env, logs)
     try:
-        server = start("serve", ["serve", "--port", str(port)], env, logs)
-        stack.processes["serve"] = server
-        wait_for_http(f"{stack.base_url}/healthz", server)
+        stack.start_server()
         if worker:
             stack.start_worker("worker", *(["--beat"] if beat else []))
         yield stack

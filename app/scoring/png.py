@@ -32,6 +32,8 @@ HEADER_BYTES: Final = 33
 _COLOR_TYPES: Final = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale+alpha", 6: "RGBA"}
 _MAX_REPORTED_VALUES: Final = 12
 _BIT_DEPTHS: Final = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+_MAX_DIMENSION: Final = 2**31 - 1
+"""The PNG specification's limit; larger values overflowed the decoder's buffer sizes."""
 _MAX_CHUNKS: Final = 100_000
 """Far above any encoder's IDAT split (libpng writes 8 KiB chunks), far below a chunk flood."""
 _MAX_ANCILLARY_BYTES: Final = 4 << 20
@@ -74,6 +76,8 @@ def read_header(head: bytes) -> PngHeader:
     width, height, bit_depth, color_type, compression, filtering, interlace = fields
     if width == 0 or height == 0:
         raise MaskFormatError(f"PNG header declares an empty image ({width}x{height})")
+    if width > _MAX_DIMENSION or height > _MAX_DIMENSION:
+        raise MaskFormatError(f"corrupt PNG: {width}x{height} is beyond the PNG size limit")
     if bit_depth not in _BIT_DEPTHS.get(color_type, ()):
         raise MaskFormatError(
             f"corrupt PNG: bit depth {bit_depth} is invalid for colour type {color_type}"
