@@ -206,18 +206,43 @@ def write_prediction(split: Path, scratch: Path, damage: float, seed_value: int)
     return archive
 
 
+def add_baseline(
+    command: list[str], env: dict[str, str], dataset: Path, site_dir: Path, console: Console
+) -> None:
+    """Train, register and queue the tiny MLPS baseline with the project's own CLI.
+
+    Needs the [baseline] extra (torch); without it the demo runs without a baseline row.
+    """
+    checkpoint = site_dir / "mlps-tiny.pt"
+    steps = [
+        ["baseline", "train", str(dataset / "1.training"), "--out", str(checkpoint)]
+        + ["--preset", "tiny", "--device", "cpu"],
+        ["baseline", "register", "wsss4luad", str(checkpoint), "--name", "MLPS (organizers)"],
+        ["baseline", "run", "wsss4luad", "validation"],
+    ]
+    for step in steps:
+        done = subprocess.run([*command, *step], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            console.print(
+                "[yellow]No baseline row:[/] "
+                f"`wsss4luad {' '.join(step[:2])}` failed:\n{done.stderr.strip()[-800:]}"
+            )
+            return
+    console.print(f"  {done.stdout.strip()}", highlight=False)
+
+
 def main(root: Path) -> None:
     """Build everything under `root` and run the site until interrupted."""
     console = Console()
     site_dir = (root / "site").resolve()
     if site_dir.exists():
         shutil.rmtree(site_dir)
-    console.print("[bold]1/3[/] Generating the synthetic WSSS4LUAD dataset ...")
+    console.print("[bold]1/4[/] Generating the synthetic WSSS4LUAD dataset ...")
     summary = make_demo_data(root / "data", seed=0, scale="small")
     port = free_port(int(os.environ.get("DEMO_PORT", "8000")))
     base_url = f"http://127.0.0.1:{port}"
     settings = Settings(data_dir=site_dir, base_url=base_url)
-    console.print("[bold]2/3[/] Creating the database, the challenge and the demo teams ...")
+    console.print("[bold]2/4[/] Creating the database, the challenge and the demo teams ...")
     seed(settings, summary.root)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WSSS4LUAD_")}
     env.update(
@@ -226,11 +251,15 @@ def main(root: Path) -> None:
         WSSS4LUAD_EMAIL_BACKEND="file",
     )
     command = [str(Path(sys.executable).parent / "wsss4luad")]
-    console.print("[bold]3/3[/] Starting the site and a scoring worker ...")
+    console.print("[bold]3/4[/] Training the tiny MLPS baseline on the demo patches (CPU) ...")
+    add_baseline(command, env, summary.root, site_dir, console)
+    console.print("[bold]4/4[/] Starting the site and a worker (scoring and baseline queues) ...")
     processes = [
         subprocess.Popen([*command, "serve", "--port", str(port)], env=env),
         subprocess.Popen(
-            [*command, "worker", "--beat", "--concurrency", "2", "--loglevel", "WARNING"], env=env
+            [*command, "worker", "--queues", "scoring,default,gpu", "--beat"]
+            + ["--concurrency", "2", "--loglevel", "WARNING"],
+            env=env,
         ),
     ]
     time.sleep(2)

@@ -32,7 +32,7 @@ from app.services.storage import LocalStorage
 from app.web import api
 from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import CONTENT_SECURITY_POLICY, LimitBodySize, SecurityHeaders
-from app.web.pages import accounts, challenges, organizer, submissions
+from app.web.pages import accounts, baselines, challenges, organizer, submissions
 from app.web.templating import templates
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(challenges.router)
     app.include_router(submissions.router)
     app.include_router(organizer.router)
+    app.include_router(baselines.router)
     app.include_router(api.router)
 
     @app.get("/docs", include_in_schema=False)

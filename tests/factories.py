@@ -165,6 +165,10 @@ class RecordingTasks:
 
     def __init__(self) -> None:
         self.sent: list[int] = []
+        self.baseline_runs: list[int] = []
 
     def score(self, submission_id: int) -> None:
         self.sent.append(submission_id)
+
+    def baseline(self, run_id: int) -> None:
+        self.baseline_runs.append(run_id)

@@ -120,6 +120,14 @@ def list_models(*, session: Session, challenge: Challenge) -> list[BaselineModel
     )
 
 
+def model_by_id(*, session: Session, challenge: Challenge, model_id: int) -> BaselineModel:
+    """A model of the challenge by id; another challenge's model is not found."""
+    model = session.get(BaselineModel, model_id)
+    if model is None or model.challenge_id != challenge.id:
+        raise NotFound("no such baseline model in this challenge")
+    return model
+
+
 def get_model(*, session: Session, challenge: Challenge, name_or_id: str) -> BaselineModel:
     """A model of the challenge by name (or by id)."""
     condition = BaselineModel.name == name_or_id

@@ -13,10 +13,10 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 
-from app.models import Team
+from app.models import BaselineModel, Team
 from app.services import accounts as accounts_service
 from app.web import api
-from app.web.pages import accounts, challenges, organizer, submissions
+from app.web.pages import accounts, baselines, challenges, organizer, submissions
 from tests.factories import make_user
 from tests.web.conftest import csrf, log_in
 
@@ -186,6 +186,13 @@ MATRIX = {
     ),
     ("GET", "/organizer/{slug}/import"): (f"{ORG}/import", None, ORGANIZER),
     ("POST", "/organizer/{slug}/import"): (f"{ORG}/import", "file", ORGANIZER),
+    ("GET", "/organizer/{slug}/baselines"): (f"{ORG}/baselines", None, ORGANIZER),
+    ("POST", "/organizer/{slug}/baselines"): (f"{ORG}/baselines", "file", ORGANIZER),
+    ("POST", "/organizer/{slug}/phases/{phase_slug}/baseline"): (
+        f"{ORG}/phases/validation/baseline",
+        {"model_id": "{model_id}"},
+        ORGANIZER,
+    ),
     ("POST", "/api/v1/challenges/{challenge}/join"): (
         f"{A}/challenges/wsss4luad/join",
         {"team": "Zed", "accept_rules": False},
@@ -246,7 +253,7 @@ MATRIX = {
 
 def all_routes():
     found = set()
-    for module in (accounts, challenges, submissions, organizer, api):
+    for module in (accounts, challenges, submissions, organizer, baselines, api):
         for route in module.router.routes:
             if isinstance(route, APIRoute):
                 found |= {(method, route.path) for method in route.methods or ()}
@@ -277,6 +284,14 @@ def world(board, session):
         user = session.scalar(select(User).where(User.email == email))
         tokens[role] = accounts_service.create_api_token(session=session, user=user).secret
     team = session.scalar(select(Team).where(Team.name == "A&B_team"))
+    model = BaselineModel(
+        challenge_id=team.challenge_id,
+        name="MLPS",
+        checkpoint_key="baselines/wsss4luad/m.pt",
+        checkpoint_sha256="0" * 64,
+    )
+    session.add(model)
+    session.flush()
     session.commit()  # end the transaction: SQLite transactions hold the write lock
     return {
         "emails": emails,
@@ -284,6 +299,7 @@ def world(board, session):
         "submission_id": rows[0].id,
         "team_id": team.id,
         "archive": rows[0].archive_key,
+        "model_id": model.id,
     }
 
 
@@ -327,7 +343,9 @@ def test_every_route_answers_each_role_as_specified(
                 kwargs["json"] = body
             else:
                 assert isinstance(body, dict)
-                kwargs["data"] = dict(body)
+                kwargs["data"] = {
+                    key: value.format(model_id=world["model_id"]) for key, value in body.items()
+                }
             if not is_api:
                 headers["X-CSRF-Token"] = csrf(
                     client, "/account" if role != "anonymous" else "/login"

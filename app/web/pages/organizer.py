@@ -26,7 +26,7 @@ from app.web.routing import TransactionRoute
 router = APIRouter(prefix="/organizer", tags=["organizer"], route_class=TransactionRoute)
 
 
-def _page(
+def console_page(
     request: Request,
     name: str,
     settings: SettingsDep,
@@ -46,14 +46,14 @@ def _page(
     )
 
 
-def _challenge(session: SessionDep, slug: str, user: User) -> Challenge:
+def organized_challenge(session: SessionDep, slug: str, user: User) -> Challenge:
     challenge = challenges_service.get_challenge(session=session, slug=slug)
     moderation_service.require_organizer(session=session, challenge=challenge, user=user)
     return challenge
 
 
-def _phase(session: SessionDep, slug: str, phase_slug: str, user: User) -> Phase:
-    challenge = _challenge(session, slug, user)
+def organized_phase(session: SessionDep, slug: str, phase_slug: str, user: User) -> Phase:
+    challenge = organized_challenge(session, slug, user)
     return challenges_service.get_phase(session=session, challenge=challenge, slug=phase_slug)
 
 
@@ -80,7 +80,7 @@ def index(request: Request, session: SessionDep, settings: SettingsDep, user: Us
         for challenge in challenges_service.list_challenges(session=session)
         if challenges_service.is_organizer(session=session, challenge=challenge, user=user)
     ]
-    return _page(
+    return console_page(
         request,
         "index",
         settings,
@@ -118,7 +118,7 @@ def create_challenge(
         )
         return redirect(f"/organizer/{slug}/import")
     except InvalidInput as error:
-        return _page(
+        return console_page(
             request,
             "index",
             settings,
@@ -127,7 +127,7 @@ def create_challenge(
             errors=error.errors,
             status_code=422,
         )
-    return _page(
+    return console_page(
         request,
         "index",
         settings,
@@ -143,7 +143,7 @@ def dashboard(
     request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
 ) -> Response:
     """Show registrations, teams, phases and participation figures."""
-    challenge = _challenge(session, slug, user)
+    challenge = organized_challenge(session, slug, user)
     teams = list(
         session.scalars(
             select(Team)
@@ -156,7 +156,7 @@ def dashboard(
         for phase in challenge.phases
     }
     countries = statistics_service.registrations_by_country(session=session, challenge=challenge)
-    return _page(
+    return console_page(
         request,
         "dashboard",
         settings,
@@ -179,7 +179,7 @@ def team_status(
     status: Annotated[Literal["approved", "denied", "pending"], Form()],
 ) -> Response:
     """Approve or deny a registration."""
-    challenge = _challenge(session, slug, user)
+    challenge = organized_challenge(session, slug, user)
     team = session.get(Team, team_id)
     if team is None or team.challenge_id != challenge.id:
         raise NotFound("no such team")
@@ -204,7 +204,7 @@ def submissions(
     day: str = "",
 ) -> Response:
     """List every submission of a phase, filtered by team, status and UTC day."""
-    phase = _phase(session, slug, phase_slug, user)
+    phase = organized_phase(session, slug, phase_slug, user)
     query = select(Submission).where(Submission.phase_id == phase.id)
     if team:
         query = query.join(Team, Team.id == Submission.team_id).where(
@@ -224,7 +224,7 @@ def submissions(
                 Submission.created_at < end,
             )
     rows = list(session.scalars(query.order_by(Submission.id.desc()).limit(1000)))
-    return _page(
+    return console_page(
         request,
         "submissions",
         settings,
@@ -265,9 +265,9 @@ def rescore_all_confirm(
     user: UserDep,
 ) -> Response:
     """Ask for confirmation, saying how many submissions a rescore of the phase queues."""
-    phase = _phase(session, slug, phase_slug, user)
+    phase = organized_phase(session, slug, phase_slug, user)
     count = len(moderation_service.rescorable(session=session, phase=phase))
-    return _page(
+    return console_page(
         request,
         "rescore",
         settings,
@@ -290,7 +290,7 @@ def rescore_all(
     expected: Annotated[int, Form()],
 ) -> Response:
     """Rescore every scored or failed submission of the phase (after the confirmation)."""
-    phase = _phase(session, slug, phase_slug, user)
+    phase = organized_phase(session, slug, phase_slug, user)
     targets = moderation_service.rescorable(session=session, phase=phase)
     if len(targets) != expected:
         return redirect(f"/organizer/{slug}/phases/{phase_slug}/rescore")
@@ -346,7 +346,7 @@ def archive(
 )
 def publish(slug: str, phase_slug: str, session: SessionDep, user: UserDep) -> Response:
     """Make the phase's leaderboard public."""
-    phase = _phase(session, slug, phase_slug, user)
+    phase = organized_phase(session, slug, phase_slug, user)
     moderation_service.publish_leaderboard(session=session, phase=phase, actor=user)
     return redirect(f"/challenges/{slug}/phases/{phase_slug}/leaderboard")
 
@@ -360,7 +360,7 @@ def export(
     user: UserDep,
 ) -> Response:
     """Download the leaderboard (CSV or LaTeX) or every submission (CSV)."""
-    phase = _phase(session, slug, phase_slug, user)
+    phase = organized_phase(session, slug, phase_slug, user)
     if name == "submissions.csv":
         body = exports_service.submissions_csv(session=session, phase=phase)
     else:
@@ -386,8 +386,8 @@ def audit(
     request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
 ) -> Response:
     """Show what the organizers did, newest first."""
-    challenge = _challenge(session, slug, user)
-    return _page(
+    challenge = organized_challenge(session, slug, user)
+    return console_page(
         request,
         "audit",
         settings,
@@ -415,8 +415,8 @@ def settings_form(
     request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
 ) -> Response:
     """Show the challenge's texts and registration mode for editing."""
-    challenge = _challenge(session, slug, user)
-    return _page(
+    challenge = organized_challenge(session, slug, user)
+    return console_page(
         request,
         "settings",
         settings,
@@ -441,7 +441,7 @@ def settings_save(
     registration_mode: Annotated[str, Form()] = "auto",
 ) -> Response:
     """Save the challenge's texts and registration mode."""
-    challenge = _challenge(session, slug, user)
+    challenge = organized_challenge(session, slug, user)
     try:
         challenges_service.describe_challenge(
             challenge=challenge,
@@ -453,7 +453,7 @@ def settings_save(
             registration_mode=registration_mode,
         )
     except InvalidInput as error:
-        return _page(
+        return console_page(
             request,
             "settings",
             settings,
@@ -480,8 +480,8 @@ def phase_form(
     user: UserDep,
 ) -> Response:
     """Show a phase's schedule, limits and leaderboard settings for editing."""
-    phase = _phase(session, slug, phase_slug, user)
-    return _page(
+    phase = organized_phase(session, slug, phase_slug, user)
+    return console_page(
         request,
         "phase",
         settings,
@@ -512,7 +512,7 @@ def phase_save(
     show_details: Annotated[bool, Form()] = False,
 ) -> Response:
     """Save a phase's settings."""
-    phase = _phase(session, slug, phase_slug, user)
+    phase = organized_phase(session, slug, phase_slug, user)
     try:
         start = _parse_utc(starts_at, "starts_at")
         challenges_service.update_phase(
@@ -528,7 +528,7 @@ def phase_save(
             show_details=show_details,
         )
     except InvalidInput as error:
-        return _page(
+        return console_page(
             request,
             "phase",
             settings,
@@ -553,8 +553,8 @@ def import_form(
     request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
 ) -> Response:
     """Show the form to import a phase's dataset from a zip."""
-    challenge = _challenge(session, slug, user)
-    return _page(
+    challenge = organized_challenge(session, slug, user)
+    return console_page(
         request,
         "import",
         settings,
@@ -578,7 +578,7 @@ def import_run(
     title: Annotated[str, Form()] = "",
 ) -> Response:
     """Import (or replace) a phase's dataset from an uploaded zip and show the report."""
-    challenge = _challenge(session, slug, user)
+    challenge = organized_challenge(session, slug, user)
     upload, _ = receive_upload(file, storage)
     unpacked = storage.scratch_dir() / f"dataset-{uuid.uuid4().hex}"
     try:
@@ -594,7 +594,7 @@ def import_run(
             title=title or None,
         )
     except InvalidInput as error:
-        return _page(
+        return console_page(
             request,
             "import",
             settings,
@@ -615,7 +615,7 @@ def import_run(
         target=phase_slug,
         details={"images": report.images},
     )
-    return _page(
+    return console_page(
         request,
         "import",
         settings,
