@@ -215,8 +215,10 @@ def add_baseline(
     """
     checkpoint = site_dir / "mlps-tiny.pt"
     steps = [
-        ["baseline", "train", str(dataset / "1.training"), "--out", str(checkpoint)]
-        + ["--preset", "tiny", "--device", "cpu"],
+        [
+            *("baseline", "train", str(dataset / "1.training"), "--out", str(checkpoint)),
+            *("--preset", "tiny", "--device", "cpu"),
+        ],
         ["baseline", "register", "wsss4luad", str(checkpoint), "--name", "MLPS (organizers)"],
         ["baseline", "run", "wsss4luad", "validation"],
     ]
@@ -257,8 +259,10 @@ def main(root: Path) -> None:
     processes = [
         subprocess.Popen([*command, "serve", "--port", str(port)], env=env),
         subprocess.Popen(
-            [*command, "worker", "--queues", "scoring,default,gpu", "--beat"]
-            + ["--concurrency", "2", "--loglevel", "WARNING"],
+            [
+                *(*command, "worker", "--queues", "scoring,default,gpu", "--beat"),
+                *("--concurrency", "2", "--loglevel", "WARNING"),
+            ],
             env=env,
         ),
     ]

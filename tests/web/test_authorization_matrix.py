@@ -344,7 +344,8 @@ def test_every_route_answers_each_role_as_specified(
             else:
                 assert isinstance(body, dict)
                 kwargs["data"] = {
-                    key: value.format(model_id=world["model_id"]) for key, value in body.items()
+                    key: str(value).format(model_id=world["model_id"])
+                    for key, value in body.items()
                 }
             if not is_api:
                 headers["X-CSRF-Token"] = csrf(
