@@ -39,6 +39,7 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     scoring_time_limit_s: int = Field(default=300, ge=10)
+    max_checkpoint_bytes: int = Field(default=2 * 1024**3, ge=1024)
     baseline_time_limit_s: int = Field(default=1800, ge=10)
     scoring_max_attempts: int = Field(default=3, ge=1)
     reconcile_every_s: int = Field(default=30, ge=1)

@@ -83,7 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         SecurityHeaders, csrf_cookie=CSRF_COOKIE, secure_cookies=settings.secure_cookies
     )
-    app.add_middleware(LimitBodySize, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        LimitBodySize,
+        max_bytes=settings.max_upload_bytes,
+        larger=[(baselines.CHECKPOINT_UPLOAD, settings.max_checkpoint_bytes)],
+    )
     app.add_middleware(RequestMetrics, histogram=request_latency)
     app.add_middleware(RequestId)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -57,6 +57,12 @@ def make_celery(settings: Settings, *, client: bool = False) -> Celery:
         task_queues=(Queue(DEFAULT_QUEUE), Queue(SCORING_QUEUE), Queue(GPU_QUEUE)),
         task_default_queue=DEFAULT_QUEUE,
         task_create_missing_queues=False,
+        task_annotations={
+            RUN_BASELINE: {
+                "time_limit": settings.baseline_time_limit_s,
+                "soft_time_limit": int(settings.baseline_time_limit_s * 0.9),
+            }
+        },
         task_routes={
             SCORE_SUBMISSION: {"queue": SCORING_QUEUE},
             RUN_BASELINE: {"queue": GPU_QUEUE},

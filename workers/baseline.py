@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 from celery import Task
-from celery.exceptions import TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure
 from PIL import Image
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.db import transaction
+from app.errors import DomainError
 from app.queue import RUN_BASELINE, TaskSender
 from app.schemas.jobs import RunBaselineJob
 from app.scoring.classes import BACKGROUND, flat_palette
@@ -141,6 +142,9 @@ def run_baseline_job(run_id: int, ctx: WorkerContext, task_id: str | None = None
     except ValueError as error:  # a checkpoint or a phase archive the model cannot use
         out.unlink(missing_ok=True)
         return _fail(ctx, run_id, str(error))
+    except SoftTimeLimitExceeded:
+        out.unlink(missing_ok=True)
+        return _fail(ctx, run_id, _past_time_limit(ctx))
     except (OperationalError, DBAPIError, OSError):
         out.unlink(missing_ok=True)
         raise
@@ -162,6 +166,8 @@ def run_baseline_job(run_id: int, ctx: WorkerContext, task_id: str | None = None
                 details=details,
                 enqueue_score=TaskSender(celery_app).score,
             )
+    except DomainError as error:  # the phase changed under the run (re-imported, say)
+        return _fail(ctx, run_id, f"the predictions could not be submitted: {error.message}")
     finally:
         out.unlink(missing_ok=True)
     logger.info(
@@ -173,6 +179,10 @@ def run_baseline_job(run_id: int, ctx: WorkerContext, task_id: str | None = None
         submission.id if submission else None,
     )
     return "done" if submission else "skipped"
+
+
+def _past_time_limit(ctx: WorkerContext) -> str:
+    return f"the run took longer than {ctx.settings.baseline_time_limit_s} s and was stopped"
 
 
 def _fail(ctx: WorkerContext, run_id: int, reason: str) -> str:
@@ -187,8 +197,6 @@ def _fail(ctx: WorkerContext, run_id: int, reason: str) -> str:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    time_limit=context().settings.baseline_time_limit_s,
-    soft_time_limit=int(context().settings.baseline_time_limit_s * 0.9),
     autoretry_for=(OperationalError, DBAPIError, OSError),
     retry_backoff=1,
     retry_backoff_max=30,
@@ -215,4 +223,4 @@ def fail_baseline_past_hard_time_limit(
     run_id = (kwargs or {}).get("run_id", args[0] if args else None)
     if isinstance(run_id, int):
         ctx = context()
-        _fail(ctx, run_id, f"the run took longer than {ctx.settings.baseline_time_limit_s} s")
+        _fail(ctx, run_id, _past_time_limit(ctx))

@@ -186,14 +186,21 @@ def reconcile_submissions() -> dict[str, list[int]]:
             running_timeout=timedelta(seconds=settings.scoring_time_limit_s * 1.2),
             max_attempts=settings.scoring_max_attempts,
         )
-        lost_runs = baselines_service.stale_queued_runs(
-            session=session, older_than=timedelta(seconds=settings.stale_queued_after_s)
+        baseline_outcome = baselines_service.reconcile_runs(
+            session=session,
+            resend_after=timedelta(
+                seconds=max(settings.stale_queued_after_s, settings.baseline_time_limit_s)
+            ),
+            running_timeout=timedelta(seconds=settings.baseline_time_limit_s * 1.2),
+            max_attempts=settings.scoring_max_attempts,
         )
     sender = TaskSender(celery_app)
     for submission_id in outcome.resent + outcome.requeued:
         sender.score(submission_id)
-    for run_id in lost_runs:
+    for run_id in baseline_outcome.resent:
         sender.baseline(run_id)
+    if baseline_outcome.resent or baseline_outcome.failed:
+        logger.warning("reconciler, baseline runs: %s", baseline_outcome)
     if outcome.resent or outcome.requeued or outcome.failed:
         logger.warning("reconciler: %s", outcome)
     return {"resent": outcome.resent, "requeued": outcome.requeued, "failed": outcome.failed}

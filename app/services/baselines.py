@@ -11,7 +11,7 @@ import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +250,13 @@ def finish_run(
         return None
     team = teams_service.ensure_baseline_team(session=session, challenge=run.phase.challenge)
     preset = details.get("preset", "")
+    predicted, total = details.get("predicted_images"), len(run.phase.image_sizes)
+    coverage = (
+        f"; {predicted} of {total} images predicted, the others (missing from the phase's "
+        "download) count as background"
+        if isinstance(predicted, int) and predicted < total
+        else ""
+    )
     submission = submissions_service.create_submission(
         session=session,
         storage=storage,
@@ -262,7 +269,7 @@ def finish_run(
         method_name=run.model.name[:120],
         description=(
             f"MLPS baseline{f' ({preset} preset)' if preset else ''}, predicted on {device} "
-            f"in {seconds:.1f} s"
+            f"in {seconds:.1f} s{coverage}"
         ),
         enqueue=enqueue_score,
     )
@@ -287,16 +294,50 @@ def fail_run(*, session: Session, run_id: int, reason: str) -> bool:
     return True
 
 
-def stale_queued_runs(*, session: Session, older_than: timedelta) -> list[int]:
-    """Queued runs whose message may have been lost (the reconciler sends them again)."""
-    now = utcnow()
-    runs = list(
-        session.scalars(
-            select(BaselineRun)
-            .where(BaselineRun.status == "queued", BaselineRun.updated_at < now - older_than)
-            .with_for_update(of=BaselineRun)
-        )
+@dataclass(frozen=True)
+class BaselineReconciliation:
+    """What one reconciler pass did to baseline runs; the caller sends `resent` again."""
+
+    resent: list[int]
+    failed: list[int]
+
+
+def reconcile_runs(
+    *,
+    session: Session,
+    resend_after: timedelta,
+    running_timeout: timedelta,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> BaselineReconciliation:
+    """Re-send runs whose message may be lost; requeue, then fail, runs stuck running.
+
+    A queued run is sent again at most once per `resend_after`: a GPU worker busy with a
+    long run leaves the next ones queued for that long without anything being lost.
+    """
+    now = now or utcnow()
+    resent, failed = [], []
+    queued = session.scalars(
+        select(BaselineRun)
+        .where(BaselineRun.status == "queued", BaselineRun.updated_at < now - resend_after)
+        .with_for_update(skip_locked=True, of=BaselineRun)
     )
-    for run in runs:
-        run.updated_at = now  # sent again now; not again before another period has passed
-    return [run.id for run in runs]
+    for run in queued:
+        run.updated_at = now
+        resent.append(run.id)
+    stuck = session.scalars(
+        select(BaselineRun)
+        .where(BaselineRun.status == "running", BaselineRun.updated_at < now - running_timeout)
+        .with_for_update(skip_locked=True, of=BaselineRun)
+    )
+    for run in stuck:
+        run.updated_at = now
+        if run.attempts >= max_attempts:
+            run.status = "failed"
+            run.error = f"the GPU worker did not finish the run after {run.attempts} attempts"
+            failed.append(run.id)
+        else:
+            run.status = "queued"
+            run.claimed_task_id = None
+            resent.append(run.id)
+    return BaselineReconciliation(resent, failed)

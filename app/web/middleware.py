@@ -1,6 +1,8 @@
 """ASGI middleware: request body cap, security headers and the CSRF seed cookie."""
 
+import re
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import cookie_parser
@@ -21,17 +23,31 @@ class LimitBodySize:
     """Answer 413 before reading a body whose Content-Length is over the cap, and stop
     streaming bodies (chunked uploads) as soon as they pass it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.larger = tuple(larger)
+
+    def cap_for(self, path: str) -> int:
+        """The cap of a path: a larger one where a pattern matches (checkpoint uploads)."""
+        for pattern, cap in self.larger:
+            if pattern.fullmatch(path):
+                return cap
+        return self.default_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.cap_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_413(send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _send_413(send, max_bytes)
             return
         received = 0
         exceeded = False
@@ -42,7 +58,7 @@ class LimitBodySize:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     exceeded = True
                     raise BodyTooLarge
             return message
@@ -53,7 +69,7 @@ class LimitBodySize:
             nonlocal replaced
             if exceeded and message["type"] == "http.response.start":
                 replaced = True
-                await _send_413(send, self.max_bytes)
+                await _send_413(send, max_bytes)
                 return
             if not replaced:
                 await send(message)
@@ -62,7 +78,7 @@ class LimitBodySize:
             await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
             if not replaced:
-                await _send_413(send, self.max_bytes)
+                await _send_413(send, max_bytes)
 
 
 async def _send_413(send: Send, max_bytes: int) -> None:

@@ -85,15 +85,15 @@ class Checkpoint:
             preset = get_preset(payload["preset"])
         except ValueError as error:
             raise CheckpointError(f"{path}: {error}") from None
-        checkpoint = cls(
-            preset, Stage1Net(preset.stage1), DeepLabV3Plus(preset.stage2), payload["info"]
-        )
+        checkpoint = cls(preset, Stage1Net(preset.stage1), DeepLabV3Plus(preset.stage2))
         try:
             checkpoint.stage1.load_state_dict(payload["stage1"])
             checkpoint.stage2.load_state_dict(payload["stage2"])
+            checkpoint.info = {**payload["info"], "versions": payload["versions"]}
+        except KeyError as missing:
+            raise CheckpointError(f"{path}: the checkpoint lacks its {missing} entry") from None
         except RuntimeError as error:
             raise CheckpointError(f"{path}: weights do not fit the {preset.name} preset") from error
-        checkpoint.info = {**payload["info"], "versions": payload["versions"]}
         return checkpoint
 
 
@@ -119,7 +119,11 @@ def load_initial_weights(module: torch.nn.Module, path: Path) -> tuple[int, int]
         and key.removeprefix("module.") in own
         and own[key.removeprefix("module.")].shape == value.shape
     }
-    if not fitting:
-        raise CheckpointError(f"{path}: no tensor matches the backbone's names and shapes")
+    if len(fitting) < len(own) / 2:
+        # A partial match would silently train mostly from scratch (with frozen, random BN).
+        raise CheckpointError(
+            f"{path}: only {len(fitting)} of the backbone's {len(own)} tensors match by name "
+            "and shape; see docs/baseline.md for the expected keys"
+        )
     module.load_state_dict(fitting, strict=False)
     return len(fitting), len(own)

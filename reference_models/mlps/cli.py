@@ -35,6 +35,8 @@ def _count(module: torch.nn.Module) -> int:
 
 
 def _device(name: str) -> str:
+    if name not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{name!r} is not cpu, cuda or auto", param_hint="--device")
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -139,6 +141,8 @@ def train_command(
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(2) from None
     checkpoint.save(out)
+    for stage, loaded in checkpoint.info["initial_weights"].items():
+        typer.echo(f"{stage} started from {loaded or 'random weights'}")
     typer.echo(
         f"wrote {out} ({chosen.name} preset, {checkpoint.info['training_patches']} patches, "
         f"{time.monotonic() - started:.0f} s)"

@@ -39,7 +39,7 @@ class TrainingSpec:
     momentum: float = 0.9
     optimizer: str = "sgd"
     weight_decay: float = 5e-4
-    pda_from_epoch: int = 3
+    pda_from_epoch: int = 4
     gamma_decay: float = 0.98
     gamma_floor: float = 0.65
 
@@ -79,6 +79,7 @@ TINY = Preset(
         stage1_lr=0.002,
         stage2_lr=0.001,
         optimizer="adam",
+        weight_decay=0.0,
         pda_from_epoch=10,
     ),
     window=64,

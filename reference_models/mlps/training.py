@@ -47,6 +47,10 @@ class TrainingOptions:
     seed: int = 0
 
 
+def _describe_initial(path: Path, loaded: int, expected: int) -> str:
+    return f"{path.name}: {loaded} of {expected} tensors"
+
+
 def _batches(count: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     order = torch.randperm(count, generator=generator)
     usable = count - count % size if count >= size else count  # drop_last, as the recipe
@@ -98,14 +102,18 @@ def train_stage1(
     labels: torch.Tensor,
     options: TrainingOptions,
     report: Report,
-) -> None:
-    """Multi-label classification with PDA; the stem and BN stay frozen on ImageNet weights."""
+) -> str:
+    """Multi-label classification with PDA; the stem and BN stay frozen on ImageNet weights.
+
+    Returns what was loaded as initial weights ("" without any).
+    """
     preset, net, device = checkpoint.preset, checkpoint.stage1, torch.device(options.device)
     recipe = preset.training
     epochs = options.stage1_epochs or recipe.stage1_epochs
     pretrained = options.init is not None
+    initial = ""
     if options.init is not None:
-        load_initial_weights(net.backbone, options.init)
+        initial = _describe_initial(options.init, *load_initial_weights(net.backbone, options.init))
     net.to(device).train()
     if pretrained:
         net.freeze_recipe_layers()
@@ -130,8 +138,9 @@ def train_stage1(
             optimizer.step()
             step += 1
             report(Progress("stage 1", epoch, epochs, index, steps, loss.item()))
-        if use_pda and gamma > recipe.gamma_floor:
+        if gamma > recipe.gamma_floor:  # the recipe decays gamma every epoch, PDA on or not
             gamma *= recipe.gamma_decay
+    return initial
 
 
 def make_pseudo_masks(
@@ -166,13 +175,12 @@ def make_pseudo_masks(
 
 
 def _segmentation_loss(logits: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
-    return sum(
-        (
-            weight * F.cross_entropy(logits, masks[name].long(), ignore_index=BACKGROUND_INDEX)
-            for name, weight in LAYER_WEIGHTS.items()
-        ),
-        torch.zeros((), device=logits.device),
-    )
+    """0.6/0.2/0.2 cross-entropy, each divided by the batch size as the recipe's loss is."""
+    total = torch.zeros((), device=logits.device)
+    for name, weight in LAYER_WEIGHTS.items():
+        loss = F.cross_entropy(logits, masks[name].long(), ignore_index=BACKGROUND_INDEX)
+        total = total + weight * torch.nan_to_num(loss) / logits.shape[0]
+    return total
 
 
 def train_stage2(
@@ -181,13 +189,19 @@ def train_stage2(
     masks: dict[str, torch.Tensor],
     options: TrainingOptions,
     report: Report,
-) -> None:
-    """DeepLab v3+ on the three pseudo masks, 0.6/0.2/0.2, background pixels ignored."""
+) -> str:
+    """DeepLab v3+ on the three pseudo masks, 0.6/0.2/0.2, background pixels ignored.
+
+    Returns what was loaded as initial weights ("" without any).
+    """
     preset, net, device = checkpoint.preset, checkpoint.stage2, torch.device(options.device)
     recipe = preset.training
     epochs = options.stage2_epochs or recipe.stage2_epochs
+    initial = ""
     if options.init_stage2 is not None:
-        load_initial_weights(net.backbone, options.init_stage2)
+        initial = _describe_initial(
+            options.init_stage2, *load_initial_weights(net.backbone, options.init_stage2)
+        )
     net.to(device).train()
     head: list[nn.Parameter] = [*net.aspp.parameters(), *net.decoder.parameters()]
     lrs = [recipe.stage2_lr, recipe.stage2_lr * 10]
@@ -209,6 +223,7 @@ def train_stage2(
             optimizer.step()
             step += 1
             report(Progress("stage 2", epoch, epochs, index, steps, loss.item()))
+    return initial
 
 
 def train(train_dir: Path, preset: Preset, options: TrainingOptions, report: Report) -> Checkpoint:
@@ -216,9 +231,9 @@ def train(train_dir: Path, preset: Preset, options: TrainingOptions, report: Rep
     patches = list_training_patches(train_dir)
     images, labels = load_patch_tensors(patches, preset.input_size)
     checkpoint = Checkpoint.initialised(preset, options.seed)
-    train_stage1(checkpoint, images, labels, options, report)
+    initial_stage1 = train_stage1(checkpoint, images, labels, options, report)
     masks = make_pseudo_masks(checkpoint, images, labels, options, report)
-    train_stage2(checkpoint, images, masks, options, report)
+    initial_stage2 = train_stage2(checkpoint, images, masks, options, report)
     checkpoint.stage1.cpu().eval()
     checkpoint.stage2.cpu().eval()
     shares = {
@@ -229,7 +244,7 @@ def train(train_dir: Path, preset: Preset, options: TrainingOptions, report: Rep
         "training_patches": len(patches),
         "stage1_epochs": options.stage1_epochs or preset.training.stage1_epochs,
         "stage2_epochs": options.stage2_epochs or preset.training.stage2_epochs,
-        "initial_weights": options.init.name if options.init else "",
+        "initial_weights": {"stage1": initial_stage1, "stage2": initial_stage2},
         "pseudo_mask_pixels": shares,
         "seed": options.seed,
     }

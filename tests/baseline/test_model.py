@@ -214,5 +214,25 @@ def test_imagenet_weights_load_by_name_and_a_mismatch_is_refused(tmp_path):
     assert loaded == expected
     assert torch.equal(target.conv1a.weight, source.conv1a.weight)
     torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "wrong.pth")
-    with pytest.raises(CheckpointError, match="no tensor matches"):
+    with pytest.raises(CheckpointError, match="only 0 of"):
         load_initial_weights(target, tmp_path / "wrong.pth")
+
+
+@pytest.mark.parametrize("size", [(150, 211), (40, 50), (64, 200)])
+def test_stitched_scores_land_on_the_pixels_they_belong_to(monkeypatch, size):
+    """With window scores equal to each pixel's own colour, stitching must give it back."""
+    segmenter = Segmenter(Checkpoint.initialised(TINY, seed=0))
+    monkeypatch.setattr(segmenter, "window_scores", lambda windows: windows * 1.0)
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    pixels[..., 0] += (np.arange(size[1]) % 7).astype(np.uint8)  # fewer exact ties
+    expected = np.argmax(pixels.astype(np.float32), axis=-1)
+    assert np.array_equal(segmenter.predict(pixels), expected)
+
+
+def test_the_init_weights_must_cover_most_of_the_backbone(tmp_path):
+    source = Stage1Net(TINY.stage1).backbone.state_dict()
+    partial = dict(list(source.items())[:5])
+    torch.save(partial, tmp_path / "partial.pth")
+    with pytest.raises(CheckpointError, match=f"only 5 of the backbone's {len(source)}"):
+        load_initial_weights(Stage1Net(TINY.stage1).backbone, tmp_path / "partial.pth")

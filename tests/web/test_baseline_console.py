@@ -92,3 +92,14 @@ def test_a_model_of_another_challenge_cannot_be_run_here(client, board, session)
         data={"csrf_token": token, "model_id": str(foreign.id)},
     )
     assert answer.status_code == 404
+
+
+def test_checkpoint_uploads_have_their_own_larger_size_cap(app, settings):
+    from app.web.middleware import LimitBodySize
+
+    middleware = next(m for m in app.user_middleware if m.cls is LimitBodySize)
+    limiter = LimitBodySize(lambda *_: None, **middleware.kwargs)  # type: ignore[arg-type]
+    assert limiter.cap_for("/organizer/wsss4luad/baselines") == settings.max_checkpoint_bytes
+    assert settings.max_checkpoint_bytes > 628 * 1024**2, "a full-preset checkpoint fits"
+    for path in ("/challenges/wsss4luad/phases/validation/submit", "/organizer/x/baselines/y"):
+        assert limiter.cap_for(path) == settings.max_upload_bytes

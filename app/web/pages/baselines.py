@@ -1,5 +1,6 @@
 """Console pages for the MLPS baseline: upload a checkpoint, run it on a phase, follow runs."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -15,6 +16,10 @@ from app.web.rendering import redirect
 from app.web.routing import TransactionRoute
 
 router = APIRouter(prefix="/organizer", tags=["organizer"], route_class=TransactionRoute)
+
+CHECKPOINT_UPLOAD = re.compile(r"/organizer/[^/]+/baselines")
+"""The upload route of checkpoints, which may exceed the submission size cap (full MLPS:
+628 MiB); its own cap is WSSS4LUAD_MAX_CHECKPOINT_BYTES."""
 
 
 def _baselines_page(
