@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from scipy import ndimage  # type: ignore[import-untyped]
+from scipy import ndimage
 
 from reference_models.mlps import BACKGROUND_INDEX
 
