@@ -33,6 +33,7 @@ from app.web import api
 from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import CONTENT_SECURITY_POLICY, LimitBodySize, SecurityHeaders
 from app.web.pages import accounts, baselines, challenges, organizer, submissions
+from app.web.public_cache import RenderedViews, SharedRenders, StampReader
 from app.web.templating import templates
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -78,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.public_views = RenderedViews()
+    app.state.stamps = StampReader()
+    app.state.public_renders = SharedRenders()
     registry, request_latency = make_registry()
     app.state.metrics = registry
     app.add_middleware(

@@ -6,6 +6,13 @@ beat) on the local PostgreSQL and Redis, imports the real validation split (or t
 synthetic one when ../shared is absent), registers 20 teams and runs locust: 200 browsers
 on the leaderboard and challenge pages while 20 teams upload full submissions and wait
 for their scores. Bounded in time; everything runs on 127.0.0.1.
+
+`--think 0` turns the browsers into a capacity test (no pause between pages) and
+`--section NAME` records such a run between its own markers, so that the document keeps the
+realistic run and the capacity run side by side. Each run also records the machine's load
+before it started and the CPU seconds that locust, the web processes, the workers and the
+load database's PostgreSQL backends used while it ran: on a shared 2-core machine the
+generator's share is part of the figures.
 """
 
 import argparse
@@ -13,6 +20,7 @@ import csv
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -21,6 +29,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,7 +52,13 @@ POSTGRES = os.environ.get(
 )
 REDIS_URL = "redis://127.0.0.1:6379/10"
 BIN = Path(sys.executable).parent
-START, END = "<!-- loadtest:start -->", "<!-- loadtest:end -->"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def markers(section: str | None) -> tuple[str, str]:
+    """The comment lines that frame a run's figures in the document."""
+    name = f"loadtest:{section}" if section else "loadtest"
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
 
 
 def free_port() -> int:
@@ -114,17 +129,37 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         )
 
 
+def cpu_seconds(match: Callable[[int, str], bool]) -> float:
+    """CPU time (user + system, reaped children included) of the processes that match
+    (pid's session id, command line)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if match(int(fields[3]), cmdline):
+            total += sum(int(value) for value in fields[11:15])
+    return total / CLOCK_TICKS
+
+
 def read_stats(prefix: Path) -> list[dict[str, str]]:
     with (prefix.parent / f"{prefix.name}_stats.csv").open() as handle:
         return list(csv.DictReader(handle))
 
 
-def render(rows: list[dict[str, str]], meta: dict[str, str]) -> str:
+def render(rows: list[dict[str, str]], meta: dict[str, str], section: str | None = None) -> str:
+    start_marker, end_marker = markers(section)
     lines = [
-        START,
+        start_marker,
         f"Measured {meta['when']} on {meta['machine']}, {meta['seconds']} s, "
         f"{meta['users']} simulated users ({meta['browsers']} browsers, "
-        f"{meta['submitters']} submitting teams), data: {meta['data']}.",
+        f"{meta['submitters']} submitting teams), browser think time {meta['think']}, "
+        f"data: {meta['data']}. 1-minute load average before the run: {meta['load']}.",
         "",
         "| request | count | failures | req/s | p50 ms | p95 ms | p99 ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -134,18 +169,45 @@ def render(rows: list[dict[str, str]], meta: dict[str, str]) -> str:
             f"| {row['Name']} | {row['Request Count']} | {row['Failure Count']} | "
             f"{float(row['Requests/s']):.1f} | {row['50%']} | {row['95%']} | {row['99%']} |"
         )
-    lines += ["", f"Reproduce: `{meta['command']}`", END]
+    lines += [
+        "",
+        f"CPU seconds used during the run (of {meta['available']} available): {meta['cpu']}.",
+        "",
+        f"Reproduce: `{meta['command']}`",
+        end_marker,
+    ]
     return "\n".join(lines)
 
 
-def record(document: Path, section: str) -> None:
+def record(document: Path, section: str, name: str | None = None) -> None:
+    start_marker, end_marker = markers(name)
     text = document.read_text() if document.exists() else "# Reliability\n\n"
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
+    main_end = markers(None)[1]
+    if start_marker in text:
+        head, rest = text.split(start_marker, 1)
+        text = head + section + rest.split(end_marker, 1)[1]
+    elif main_end in text:  # a named run goes right after the main one
+        head, rest = text.split(main_end, 1)
+        text = head + main_end + "\n\n" + section + rest
     else:
         text = text.rstrip("\n") + "\n\n## Load test\n\n" + section + "\n"
     document.write_text(text)
+
+
+def command(args: argparse.Namespace) -> str:
+    """The make command line that repeats this run."""
+    options = [
+        f"--{option} {getattr(args, option)}"
+        for option, default in (
+            ("seconds", 120),
+            ("browsers", 200),
+            ("teams", 20),
+            ("think", "0.5-1.5"),
+            ("section", None),
+        )
+        if getattr(args, option) != default
+    ]
+    return "make loadtest" + (f' LOADTEST_ARGS="{" ".join(options)}"' if options else "")
 
 
 def main() -> None:
@@ -153,8 +215,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--browsers", type=int, default=200)
     parser.add_argument("--teams", type=int, default=20)
+    parser.add_argument(
+        "--think",
+        default="0.5-1.5",
+        help="a browser's pause between pages in seconds, 'LOW-HIGH' or '0' (capacity)",
+    )
+    parser.add_argument("--section", help="record between the markers of this name")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     name = f"wsss4luad_load_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -201,6 +270,18 @@ def main() -> None:
             time.sleep(0.1)
         users = args.browsers + args.teams
         prefix = work / "locust"
+        sessions = {process.pid for process in processes}
+
+        def usage() -> tuple[float, float, float, float]:
+            return (
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+                cpu_seconds(lambda sid, _: sid == processes[0].pid),
+                cpu_seconds(lambda sid, _: sid == processes[1].pid),
+                cpu_seconds(lambda sid, cmd: sid not in sessions and f" {name} " in cmd),
+            )
+
+        before = usage()
         subprocess.run(
             [
                 str(BIN / "locust"),
@@ -221,10 +302,16 @@ def main() -> None:
                 "--stop-timeout",
                 "30",
             ],
-            env={**env, "LOADTEST_TOKENS": ",".join(tokens), "LOADTEST_ARCHIVE": str(archive)},
+            env={
+                **env,
+                "LOADTEST_TOKENS": ",".join(tokens),
+                "LOADTEST_ARCHIVE": str(archive),
+                "LOADTEST_THINK": args.think,
+            },
             check=False,
             timeout=args.seconds + 180,
         )
+        used = [after - earlier for after, earlier in zip(usage(), before, strict=True)]
         rows = [row for row in read_stats(prefix) if row["Name"] != "Aggregated"]
         cpu = "unknown CPU"
         if Path("/proc/cpuinfo").exists():
@@ -240,12 +327,22 @@ def main() -> None:
             "browsers": str(args.browsers),
             "submitters": str(args.teams),
             "data": label,
-            "command": "make loadtest",
+            "think": "none (capacity test)" if args.think == "0" else f"{args.think} s",
+            "load": f"{load:.2f}",
+            "available": f"{len(os.sched_getaffinity(0)) * args.seconds} on "
+            f"{len(os.sched_getaffinity(0))} cores",
+            "cpu": ", ".join(
+                f"{what} {seconds:.0f}"
+                for what, seconds in zip(
+                    ("locust", "web", "workers", "PostgreSQL"), used, strict=True
+                )
+            ),
+            "command": command(args),
         }
-        section = render(rows, meta)
+        section = render(rows, meta, args.section)
         print(section)
         if args.write:
-            record(args.write, section)
+            record(args.write, section, args.section)
     finally:
         for process in processes:
             if process.poll() is None:

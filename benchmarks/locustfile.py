@@ -2,7 +2,12 @@
 upload a full submission and wait for its score.
 
 Settings come from the environment that benchmarks/loadtest.py sets: LOADTEST_TOKENS
-(comma-separated API tokens, one per submitting team) and LOADTEST_ARCHIVE (a zip).
+(comma-separated API tokens, one per submitting team), LOADTEST_ARCHIVE (a zip) and
+LOADTEST_THINK (a browser's pause between two pages in seconds, "0.5-1.5" by default; "0"
+turns the browsers into a capacity test that asks as fast as the server answers).
+
+Browsers use locust's FastHttpUser (geventhttpclient), several times cheaper per request
+than HttpUser (requests): the load generator shares the CPU with the server it measures.
 """
 
 import itertools
@@ -10,18 +15,21 @@ import os
 import time
 from pathlib import Path
 
-from locust import HttpUser, between, events, task
+from locust import HttpUser, between, constant, events, task
+from locust.contrib.fasthttp import FastHttpUser
 
-TOKENS = itertools.cycle(os.environ.get("LOADTEST_TOKENS", "").split(","))
+SECRETS = [token for token in os.environ.get("LOADTEST_TOKENS", "").split(",") if token]
+TOKENS = itertools.cycle(SECRETS)
 ARCHIVE = Path(os.environ.get("LOADTEST_ARCHIVE", "submission.zip"))
 PHASE = "/challenges/wsss4luad/phases/validation"
+THINK = [float(part) for part in os.environ.get("LOADTEST_THINK", "0.5-1.5").split("-")]
 
 
-class Browser(HttpUser):
+class Browser(FastHttpUser):
     """A participant refreshing the leaderboard and the challenge pages."""
 
     weight = 10
-    wait_time = between(0.5, 1.5)
+    wait_time = between(THINK[0], THINK[-1]) if THINK[-1] > 0 else constant(0)
 
     @task(6)
     def leaderboard(self) -> None:
@@ -37,8 +45,9 @@ class Browser(HttpUser):
 
 
 class Submitter(HttpUser):
-    """A team uploading its predictions and polling until scored."""
+    """A team uploading its predictions and polling until scored (none without tokens)."""
 
+    abstract = not SECRETS
     weight = 1
     wait_time = between(2, 4)
 

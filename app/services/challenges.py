@@ -5,6 +5,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -153,7 +154,20 @@ def is_organizer(*, session: Session, challenge: Challenge, user: User | None) -
     return found is not None
 
 
-def phase_state(phase: Phase, now: datetime | None = None) -> str:
+class Schedule(Protocol):
+    """A phase's dates and leaderboard visibility: a Phase, or a leaderboard's BoardStamp."""
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def ends_at(self) -> datetime | None: ...
+
+    @property
+    def leaderboard_visibility(self) -> str: ...
+
+
+def phase_state(phase: Schedule, now: datetime | None = None) -> str:
     """Return 'upcoming', 'open' or 'closed'."""
     now = now or utcnow()
     if now < phase.starts_at:
@@ -167,9 +181,14 @@ def leaderboard_visible(
     *, session: Session, phase: Phase, user: User | None, now: datetime | None = None
 ) -> bool:
     """Apply the phase's leaderboard visibility to a viewer."""
-    if phase.leaderboard_visibility == "public":
+    if visible_to_everyone(phase, now):
         return True
-    if is_organizer(session=session, challenge=phase.challenge, user=user):
+    return is_organizer(session=session, challenge=phase.challenge, user=user)
+
+
+def visible_to_everyone(phase: Schedule, now: datetime | None = None) -> bool:
+    """Whether a leaderboard is visible without organizer rights (to anonymous visitors)."""
+    if phase.leaderboard_visibility == "public":
         return True
     if phase.leaderboard_visibility == "after_end":
         return phase_state(phase, now) == "closed"

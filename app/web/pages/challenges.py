@@ -4,13 +4,25 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from app.config import Settings
 from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.models import Challenge, Phase, User
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
 from app.services import teams as teams_service
-from app.web.deps import CsrfDep, OptionalUserDep, SessionDep, SettingsDep, StorageDep, UserDep
+from app.web.deps import (
+    SESSION_COOKIE,
+    CsrfDep,
+    OptionalUserDep,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    UserDep,
+    get_optional_user,
+)
+from app.web.public_cache import RenderedViews
 from app.web.rendering import redirect, render
 from app.web.routing import TransactionRoute
 
@@ -165,37 +177,87 @@ def phase_data(
     response_class=HTMLResponse,
     name="leaderboard",
 )
-def leaderboard_page(
+async def leaderboard_page(
     request: Request,
     slug: str,
     phase_slug: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: OptionalUserDep,
     sort: str = "rank",
     order: Literal["asc", "desc"] | None = None,
 ) -> Response:
     """Show the leaderboard, honouring the phase's visibility; sortable per column."""
-    phase = _phase(session, slug, phase_slug)
-    context = _context(session, phase.challenge, user)
-    visible = challenges_service.leaderboard_visible(session=session, phase=phase, user=user)
-    rows: list[leaderboard_service.LeaderboardRow] = []
-    if visible:
-        order = order or ("asc" if sort in ("rank", "team") else "desc")
-        rows = leaderboard_service.sort_rows(
-            leaderboard_service.leaderboard(session=session, phase=phase),
-            sort if sort in leaderboard_service.SORTABLE else "rank",
-            order == "desc",
-        )
-    return render(
-        request,
-        "challenges/leaderboard.html",
-        settings=settings,
-        user=user,
-        phase=phase,
-        rows=rows,
-        visible=visible,
-        sort=sort,
-        order=order,
-        **context,
+    # Async: visitors without a session get the page rendered before for the current stamp
+    # when there is one (see app.web.public_cache), without a thread hop of their own;
+    # everyone else gets it rendered in one thread hop, database work included.
+    order = order or ("asc" if sort in ("rank", "team") else "desc")
+    # Anything of the request that a shared page shows, besides the stamp, is in its key.
+    shared = (
+        SESSION_COOKIE not in request.cookies
+        and "notice" not in request.query_params
+        and sort in leaderboard_service.SORTABLE
     )
+    view = ("leaderboard page", request.url.path, str(request.base_url), sort, order)
+    if not shared:
+        return await run_in_threadpool(_leaderboard_page, request, slug, phase_slug, sort, order)
+    state = request.app.state
+    stamp = await state.stamps.read(state.sessions, slug, phase_slug)
+    if stamp is None:  # no such phase: the ordinary path answers 404
+        return await run_in_threadpool(_leaderboard_page, request, slug, phase_slug, sort, order)
+    key = (*view, stamp, challenges_service.visible_to_everyone(stamp))
+    body = state.public_views.get(key)
+    if body is not None:
+        return HTMLResponse(body)
+    response, started = await state.public_renders.run(
+        key,
+        lambda: run_in_threadpool(_leaderboard_page, request, slug, phase_slug, sort, order, view),
+    )
+    # The request that rendered sends the page itself; the others send copies of it.
+    return response if started else HTMLResponse(response.body, response.status_code)
+
+
+def _leaderboard_page(
+    request: Request,
+    slug: str,
+    phase_slug: str,
+    sort: str,
+    order: Literal["asc", "desc"],
+    shared_view: tuple[str, ...] | None = None,
+) -> Response:
+    settings: Settings = request.app.state.settings
+    with request.app.state.sessions() as session:
+        try:
+            user = get_optional_user(request, session, settings)
+            phase = _phase(session, slug, phase_slug)
+            context = _context(session, phase.challenge, user)
+            visible = challenges_service.leaderboard_visible(
+                session=session, phase=phase, user=user
+            )
+            rows: list[leaderboard_service.LeaderboardRow] = []
+            if visible:
+                rows = leaderboard_service.sort_rows(
+                    leaderboard_service.leaderboard(session=session, phase=phase),
+                    sort if sort in leaderboard_service.SORTABLE else "rank",
+                    order == "desc",
+                )
+            response = render(
+                request,
+                "challenges/leaderboard.html",
+                settings=settings,
+                user=user,
+                phase=phase,
+                rows=rows,
+                visible=visible,
+                sort=sort,
+                order=order,
+                **context,
+            )
+            if shared_view is not None and user is None:
+                # Keyed by the objects the page was rendered from, not by the stamp read
+                # before: on PostgreSQL the two reads may see different commits.
+                views: RenderedViews = request.app.state.public_views
+                key = (*shared_view, leaderboard_service.stamp_of(phase), visible)
+                views.put(key, bytes(response.body))
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return response
