@@ -74,9 +74,7 @@ def test_a_settled_run_is_never_finished_or_failed_again(session, storage, queue
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
-def test_the_reconciler_resends_lost_runs_and_requeues_then_fails_stuck_ones(
-    session, queued_run
-):
+def test_the_reconciler_resends_lost_runs_and_requeues_then_fails_stuck_ones(session, queued_run):
     reconcile = baselines_service.reconcile_runs
     limits = {"resend_after": timedelta(minutes=30), "running_timeout": timedelta(minutes=36)}
     now = utcnow()
