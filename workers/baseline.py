@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_failure
 from PIL import Image
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -26,10 +26,10 @@ from app.db import transaction
 from app.errors import DomainError
 from app.queue import RUN_BASELINE, TaskSender
 from app.schemas.jobs import RunBaselineJob
-from app.scoring.classes import BACKGROUND, flat_palette
+from app.scoring.classes import BACKGROUND
 from app.services import baselines as baselines_service
 from workers.celery_app import celery_app
-from workers.tasks import WorkerContext, context
+from workers.tasks import RUN_TASK_OPTIONS, WorkerContext, context, row_past_hard_limit
 
 if TYPE_CHECKING:
     from reference_models.mlps.inference import Segmenter
@@ -75,10 +75,10 @@ def load_model(path: Path, sha256: str) -> LoadedModel:
 
 
 def _png(mask: np.ndarray) -> bytes:
-    image = Image.fromarray(mask, mode="P")
-    image.putpalette(flat_palette())
+    from reference_models.mlps.inference import mask_image
+
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
+    mask_image(mask).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
@@ -90,6 +90,8 @@ def predict_phase_archive(
     An image missing from the phase's download (the real validation split lacks 9 of 40)
     gets an all-background mask, which counts as a miss for all its tissue pixels.
     """
+    from reference_models.mlps.inference import read_background
+
     predicted = 0
     with zipfile.ZipFile(data_archive) as data, zipfile.ZipFile(out, "w") as submission:
         members = set(data.namelist())
@@ -102,21 +104,11 @@ def predict_phase_archive(
                 background = None
                 if f"background-mask/{name}" in members:
                     with data.open(f"background-mask/{name}") as stream:
-                        background = read_background_bytes(stream.read(), name, (height, width))
+                        background = read_background(stream, name, (height, width))
                 mask = model.segmenter.predict(pixels, background)
                 predicted += 1
             submission.writestr(name, _png(mask))
     return predicted
-
-
-def read_background_bytes(data: bytes, name: str, shape: tuple[int, int]) -> np.ndarray:
-    """A background mask from the phase archive as a boolean array (1 = background)."""
-    with Image.open(io.BytesIO(data)) as image:
-        values = np.asarray(image)
-    if values.shape[:2] != shape:
-        raise ValueError(f"{name}: the background mask does not match the image size")
-    background: np.ndarray = values == 1
-    return background
 
 
 def run_baseline_job(run_id: int, ctx: WorkerContext, task_id: str | None = None) -> str:
@@ -192,17 +184,7 @@ def _fail(ctx: WorkerContext, run_id: int, reason: str) -> str:
     return "failed"
 
 
-@celery_app.task(
-    name=RUN_BASELINE,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, DBAPIError, OSError),
-    retry_backoff=1,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=10,
-)
+@celery_app.task(name=RUN_BASELINE, **RUN_TASK_OPTIONS)
 def run_baseline(self: Task, run_id: int) -> str:
     """Predict a phase with a baseline model (idempotent: a settled run is left alone)."""
     job = RunBaselineJob(run_id=run_id)
@@ -218,9 +200,7 @@ def fail_baseline_past_hard_time_limit(
     **_: object,
 ) -> None:
     """Fail a run killed at the hard time limit, in plain words, instead of retrying it."""
-    if not isinstance(exception, TimeLimitExceeded):
-        return
-    run_id = (kwargs or {}).get("run_id", args[0] if args else None)
-    if isinstance(run_id, int):
+    run_id = row_past_hard_limit(exception, args, kwargs, "run_id")
+    if run_id is not None:
         ctx = context()
         _fail(ctx, run_id, _past_time_limit(ctx))

@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 import structlog
 from celery import Task
@@ -129,17 +130,35 @@ def _fail(ctx: WorkerContext, submission_id: int, reason: str) -> str:
     return "failed"
 
 
-@celery_app.task(
-    name=SCORE_SUBMISSION,
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError, DBAPIError, OSError),
-    retry_backoff=1,
-    retry_backoff_max=30,
-    retry_jitter=True,
-    max_retries=10,
-)
+RUN_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError, DBAPIError, OSError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 30,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+"""Delivery of the tasks that run something for a row (scoring, a baseline run): acked only
+when done, back to the queue when the worker dies, retried with backoff on database or
+storage errors."""
+
+
+def row_past_hard_limit(
+    exception: BaseException | None,
+    args: tuple[object, ...],
+    kwargs: dict[str, object] | None,
+    key: str,
+) -> int | None:
+    """The row id of a task killed at its hard time limit (from task_failure), else None."""
+    if not isinstance(exception, TimeLimitExceeded):
+        return None
+    row_id = (kwargs or {}).get(key, args[0] if args else None)
+    return row_id if isinstance(row_id, int) else None
+
+
+@celery_app.task(name=SCORE_SUBMISSION, **RUN_TASK_OPTIONS)
 def score_submission(self: Task, submission_id: int) -> str:
     """Score a submission by id (idempotent: a settled submission is left alone)."""
     job = ScoreSubmissionJob(submission_id=submission_id)
@@ -160,10 +179,8 @@ def fail_run_past_hard_time_limit(
     The pool process is gone by then, so this runs in the worker's main process; without it
     the row would wait for the reconciler and be tried again, hitting the limit again.
     """
-    if not isinstance(exception, TimeLimitExceeded):
-        return
-    submission_id = (kwargs or {}).get("submission_id", args[0] if args else None)
-    if not isinstance(submission_id, int):
+    submission_id = row_past_hard_limit(exception, args, kwargs, "submission_id")
+    if submission_id is None:
         return
     ctx = context()
     _fail(

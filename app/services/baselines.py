@@ -71,8 +71,12 @@ def register_model(
     checkpoint: Path,
     file_name: str,
     name: str,
+    sha256: str | None = None,
 ) -> BaselineModel:
-    """Store a checkpoint under a name unique within the challenge; the file is moved."""
+    """Store a checkpoint under a name unique within the challenge; the file is moved.
+
+    `sha256` is the file's digest when the caller computed it while receiving the file.
+    """
     clean = " ".join(name.split())
     if not clean or len(clean) > MAX_NAME_LENGTH:
         raise InvalidInput({"name": f"give the model a name of 1 to {MAX_NAME_LENGTH} characters"})
@@ -90,7 +94,7 @@ def register_model(
         name=clean,
         checkpoint_key=key,
         checkpoint_bytes=checkpoint.stat().st_size,
-        checkpoint_sha256=_sha256(checkpoint),
+        checkpoint_sha256=sha256 or _sha256(checkpoint),
         details={"file_name": Path(file_name).name[:255]},
         created_by_id=actor.id if actor else None,
     )

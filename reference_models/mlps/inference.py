@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -96,21 +97,29 @@ class Segmenter:
             yield positions[start : start + step]
 
 
-def write_mask(mask: np.ndarray, path: Path) -> None:
-    """Save an index mask as a palette PNG in the official colours."""
+def mask_image(mask: np.ndarray) -> Image.Image:
+    """An index mask as a palette image in the official colours."""
     image = Image.fromarray(mask, mode="P")
     image.putpalette(flat_palette())
+    return image
+
+
+def write_mask(mask: np.ndarray, path: Path) -> None:
+    """Save an index mask as a palette PNG in the official colours."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    mask_image(mask).save(path)
 
 
-def read_background(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A background mask (1 = background) as a boolean array of the image's shape."""
-    with Image.open(path) as image:
+def read_background(source: Path | IO[bytes], name: str, shape: tuple[int, int]) -> np.ndarray:
+    """A background mask (1 = background), from a file or a stream, as a boolean array.
+
+    `name` names it in the error when its size differs from the image's `shape`.
+    """
+    with Image.open(source) as image:
         values = np.asarray(image)
     if values.shape[:2] != shape:
         raise ValueError(
-            f"{path.name}: background mask is {values.shape[1]}x{values.shape[0]}, "
+            f"{name}: background mask is {values.shape[1]}x{values.shape[0]}, "
             f"the image {shape[1]}x{shape[0]}"
         )
     background: np.ndarray = values == 1
@@ -135,7 +144,7 @@ def predict_folder(
             candidate = background_dir / name
             if not candidate.is_file():
                 raise ValueError(f"{name}: no background mask in {background_dir}")
-            background = read_background(candidate, pixels.shape[:2])
+            background = read_background(candidate, name, pixels.shape[:2])
         write_mask(segmenter.predict(pixels, background), out_dir / name)
         if on_image is not None:
             on_image(name)

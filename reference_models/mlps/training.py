@@ -122,7 +122,7 @@ def train_stage1(
     lrs = [recipe.stage1_lr, recipe.stage1_lr * 10]
     optimizer = _optimizer(recipe, [backbone, list(net.fc8.parameters())], lrs)
     generator = torch.Generator().manual_seed(options.seed)
-    steps = max(1, len(images) // recipe.batch_size) if len(images) >= recipe.batch_size else 1
+    steps = max(1, len(images) // recipe.batch_size)  # drop_last, but never an empty epoch
     total, step, gamma = epochs * steps, 0, 1.0
     for epoch in range(1, epochs + 1):
         if pretrained:
@@ -207,7 +207,7 @@ def train_stage2(
     lrs = [recipe.stage2_lr, recipe.stage2_lr * 10]
     optimizer = _optimizer(recipe, [list(net.backbone.parameters()), head], lrs)
     generator = torch.Generator().manual_seed(options.seed + 1)
-    steps = max(1, len(images) // recipe.batch_size) if len(images) >= recipe.batch_size else 1
+    steps = max(1, len(images) // recipe.batch_size)  # drop_last, but never an empty epoch
     total, step = epochs * steps, 0
     for epoch in range(1, epochs + 1):
         for index, batch in enumerate(_batches(len(images), recipe.batch_size, generator), 1):

@@ -1,5 +1,6 @@
 """The console's baseline page: upload a checkpoint, refuse bad ones, queue runs once."""
 
+import hashlib
 import io
 import zipfile
 
@@ -38,6 +39,7 @@ def test_an_organizer_uploads_a_checkpoint_and_queues_one_run_per_press(
     session.commit()
     model = session.scalars(select(BaselineModel)).one()
     assert storage.path(model.checkpoint_key).read_bytes() == checkpoint_bytes()
+    assert model.checkpoint_sha256 == hashlib.sha256(checkpoint_bytes()).hexdigest()
     assert not list((storage.root / "tmp").glob("*"))
     session.commit()  # a SQLite read holds the write lock until the transaction ends
 

@@ -67,7 +67,7 @@ def register(
 ) -> Response:
     """Store an uploaded checkpoint under a name."""
     challenge = organized_challenge(session, slug, user)
-    upload, _ = receive_upload(file, storage)
+    upload, sha256 = receive_upload(file, storage)
     try:
         baselines_service.register_model(
             session=session,
@@ -77,6 +77,7 @@ def register(
             checkpoint=upload,
             file_name=file.filename or "checkpoint.pt",
             name=name,
+            sha256=sha256,
         )
     except (InvalidInput, Conflict) as error:
         errors = error.errors if isinstance(error, InvalidInput) else {"name": error.message}
