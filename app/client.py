@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx2
 
 CONFIG_FILE = Path("~/.config/wsss4luad/credentials.json")
+# As the API spells them: the client stays free of the server's models and SQLAlchemy.
 SETTLED = ("scored", "failed", "cancelled")
 
 

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.models import Submission, Team
-from app.models.submission import STATUSES
+from app.models import Submission, SubmissionStatus, Team
 from app.queue import SCORING_QUEUE
 
 SCORING_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -92,7 +91,7 @@ class DatabaseCollector(Collector):
         submissions = GaugeMetricFamily(
             "wsss4luad_submissions", "Submissions by status", labels=["status"]
         )
-        for status in STATUSES:
+        for status in SubmissionStatus:
             submissions.add_metric([status], by_status.get(status, 0))
         yield submissions
         buckets = [

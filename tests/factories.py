@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from app.models import TeamStatus
 from app.scoring.classes import BACKGROUND_MASK_PALETTE, PALETTE, flat_palette
 
 Mask = npt.NDArray[np.uint8]
@@ -142,7 +143,7 @@ def make_team(session, challenge, user, name="Team Pat"):
     team = teams_service.register_team(
         session=session, challenge=challenge, user=user, name=name, accept_rules=True
     )
-    team.status = "approved"
+    team.status = TeamStatus.APPROVED
     session.flush()
     return team
 

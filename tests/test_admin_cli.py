@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import get_settings
-from app.models import ChallengeOrganizer, Phase, Team, User
+from app.models import ChallengeOrganizer, Phase, RegistrationMode, Team, User
 from app.security import token_digest
 from tests.factories import random_mask, write_ground_truth
 
@@ -99,7 +99,7 @@ def test_create_user_token_and_team_status(environment, sessions, tmp_path):
         from app.services.challenges import get_challenge
 
         challenge = get_challenge(session=session, slug="wsss4luad")
-        challenge.registration_mode = "manual"
+        challenge.registration_mode = RegistrationMode.MANUAL
         teams_service.register_team(
             session=session, challenge=challenge, user=user, name="Lab X", accept_rules=True
         )

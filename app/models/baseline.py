@@ -6,12 +6,11 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UtcDateTime, utcnow
+from app.db import Base, StrEnumType, UtcDateTime, utcnow
 from app.models.challenge import Challenge, Phase
+from app.models.enums import RunStatus
 from app.models.submission import Submission
 from app.models.user import User
-
-RUN_STATUSES = ("queued", "running", "done", "failed")
 
 
 class BaselineModel(Base):
@@ -44,7 +43,7 @@ class BaselineRun(Base):
     phase_id: Mapped[int] = mapped_column(ForeignKey("phase.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("baseline_model.id", ondelete="CASCADE"))
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[RunStatus] = mapped_column(StrEnumType(RunStatus, 16), default=RunStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_task_id: Mapped[str | None] = mapped_column(String(64), default=None)
     error: Mapped[str] = mapped_column(Text, default="")

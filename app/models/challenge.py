@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UtcDateTime, utcnow
+from app.db import Base, StrEnumType, UtcDateTime, utcnow
+from app.models.enums import Counting, LeaderboardVisibility, RegistrationMode
 
 
 class Challenge(Base):
@@ -21,7 +22,9 @@ class Challenge(Base):
     description_md: Mapped[str] = mapped_column(Text, default="")
     rules_md: Mapped[str] = mapped_column(Text, default="")
     data_md: Mapped[str] = mapped_column(Text, default="")
-    registration_mode: Mapped[str] = mapped_column(String(16), default="auto")
+    registration_mode: Mapped[RegistrationMode] = mapped_column(
+        StrEnumType(RegistrationMode, 16), default=RegistrationMode.AUTO
+    )
     """'auto' approves teams at once; 'manual' waits for an organizer."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -56,12 +59,14 @@ class Phase(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     daily_limit: Mapped[int | None] = mapped_column(Integer, default=5)
     total_limit: Mapped[int | None] = mapped_column(Integer, default=None)
-    leaderboard_visibility: Mapped[str] = mapped_column(String(24), default="public")
+    leaderboard_visibility: Mapped[LeaderboardVisibility] = mapped_column(
+        StrEnumType(LeaderboardVisibility, 24), default=LeaderboardVisibility.PUBLIC
+    )
     """'public', 'after_end' (hidden until the phase ends) or 'organizers'."""
     show_details: Mapped[bool] = mapped_column(Boolean, default=True)
     """Show teams their confusion matrix and per-image scores. Off for a test phase: those
     numbers reveal each hidden image's class fractions."""
-    counting: Mapped[str] = mapped_column(String(16), default="best")
+    counting: Mapped[Counting] = mapped_column(StrEnumType(Counting, 16), default=Counting.BEST)
     """Which submission of a team ranks: 'best', 'latest' or 'selected'."""
     ground_truth_key: Mapped[str] = mapped_column(String(255), default="")
     data_archive_key: Mapped[str] = mapped_column(String(255), default="")

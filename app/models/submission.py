@@ -6,14 +6,11 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UtcDateTime, utcnow
+from app.db import Base, StrEnumType, UtcDateTime, utcnow
 from app.models.challenge import Phase
+from app.models.enums import COUNTED_STATUSES, ExternalData, SubmissionStatus
 from app.models.team import Team
 from app.models.user import User
-
-STATUSES = ("queued", "running", "scored", "failed", "cancelled")
-COUNTED_STATUSES = ("queued", "running", "scored")
-"""Statuses that use up a team's quota: failed and cancelled submissions do not."""
 
 
 class Submission(Base):
@@ -31,11 +28,15 @@ class Submission(Base):
     phase_id: Mapped[int] = mapped_column(ForeignKey("phase.id", ondelete="CASCADE"))
     team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[SubmissionStatus] = mapped_column(
+        StrEnumType(SubmissionStatus, 16), default=SubmissionStatus.QUEUED
+    )
     method_name: Mapped[str] = mapped_column(String(120), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str] = mapped_column(String(500), default="")
-    external_data: Mapped[str] = mapped_column(String(16), default="none")
+    external_data: Mapped[ExternalData] = mapped_column(
+        StrEnumType(ExternalData, 16), default=ExternalData.NONE
+    )
     """The team's declaration: 'none' (training data + ImageNet weights only) or 'other'."""
     archive_key: Mapped[str] = mapped_column(String(255))
     archive_name: Mapped[str] = mapped_column(String(255), default="")

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UtcDateTime, utcnow
+from app.db import Base, StrEnumType, UtcDateTime, utcnow
+from app.models.enums import TeamStatus
 from app.models.user import User
 
 
@@ -19,8 +20,9 @@ class Team(Base):
     challenge_id: Mapped[int] = mapped_column(ForeignKey("challenge.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(80))
     invite_code: Mapped[str] = mapped_column(String(32), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    """'pending', 'approved' or 'denied'."""
+    status: Mapped[TeamStatus] = mapped_column(
+        StrEnumType(TeamStatus, 16), default=TeamStatus.PENDING
+    )
     is_baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     rules_accepted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

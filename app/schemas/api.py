@@ -1,9 +1,10 @@
 """Request and response bodies of the REST API (`/api/v1`)."""
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.models.enums import ModerationAction, SubmissionStatus, TeamStatus
 
 
 class ErrorRead(BaseModel):
@@ -31,7 +32,7 @@ class TeamRead(BaseModel):
 
     id: int
     name: str
-    status: Literal["pending", "approved", "denied"]
+    status: TeamStatus
     invite_code: str
 
 
@@ -54,7 +55,7 @@ class SubmissionRead(BaseModel):
     """A submission's state, and its scores once scored."""
 
     id: int
-    status: Literal["queued", "running", "scored", "failed", "cancelled"]
+    status: SubmissionStatus
     challenge: str
     phase: str
     team: str
@@ -101,7 +102,7 @@ class ModerationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["hide", "unhide", "disqualify", "requalify"]
+    action: ModerationAction
     reason: str = Field(default="", max_length=1000)
 
 

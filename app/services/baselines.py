@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.db import after_commit, on_rollback, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import BaselineModel, BaselineRun, Challenge, Phase, Submission, User
+from app.models import BaselineModel, BaselineRun, Challenge, Phase, RunStatus, Submission, User
 from app.services import moderation as moderation_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
@@ -175,7 +175,7 @@ def request_run(
         select(BaselineRun).where(
             BaselineRun.phase_id == phase.id,
             BaselineRun.model_id == model.id,
-            BaselineRun.status.in_(("queued", "running")),
+            BaselineRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)),
         )
     )
     if pending is not None:
@@ -215,15 +215,15 @@ def claim_run(
     A running run is taken over only by a redelivery of the message that claimed it.
     """
     run = _locked(session, run_id)
-    if run is None or run.status not in ("queued", "running"):
+    if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
         return None
-    if run.status == "running" and (task_id is None or task_id != run.claimed_task_id):
+    if run.status == RunStatus.RUNNING and (task_id is None or task_id != run.claimed_task_id):
         return None
     if run.attempts >= max_attempts:
-        run.status = "failed"
+        run.status = RunStatus.FAILED
         run.error = f"the GPU worker did not complete the run in {run.attempts} attempts"
         return None
-    run.status = "running"
+    run.status = RunStatus.RUNNING
     run.attempts += 1
     run.claimed_task_id = task_id
     run.updated_at = utcnow()
@@ -250,7 +250,7 @@ def finish_run(
 ) -> Submission | None:
     """Turn a run's predictions (a zip, moved into storage) into a baseline submission."""
     run = _locked(session, run_id)
-    if run is None or run.status != "running":
+    if run is None or run.status != RunStatus.RUNNING:
         return None
     team = teams_service.ensure_baseline_team(session=session, challenge=run.phase.challenge)
     preset = details.get("preset", "")
@@ -277,7 +277,7 @@ def finish_run(
         ),
         enqueue=enqueue_score,
     )
-    run.status = "done"
+    run.status = RunStatus.DONE
     run.error = ""
     run.device = device[:120]
     run.predict_seconds = seconds
@@ -290,9 +290,9 @@ def finish_run(
 def fail_run(*, session: Session, run_id: int, reason: str) -> bool:
     """Record why a run could not complete; False when it was not pending."""
     run = _locked(session, run_id)
-    if run is None or run.status not in ("queued", "running"):
+    if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
         return False
-    run.status = "failed"
+    run.status = RunStatus.FAILED
     run.error = reason
     run.updated_at = utcnow()
     return True
@@ -323,7 +323,7 @@ def reconcile_runs(
     resent, failed = [], []
     queued = session.scalars(
         select(BaselineRun)
-        .where(BaselineRun.status == "queued", BaselineRun.updated_at < now - resend_after)
+        .where(BaselineRun.status == RunStatus.QUEUED, BaselineRun.updated_at < now - resend_after)
         .with_for_update(skip_locked=True, of=BaselineRun)
     )
     for run in queued:
@@ -331,17 +331,19 @@ def reconcile_runs(
         resent.append(run.id)
     stuck = session.scalars(
         select(BaselineRun)
-        .where(BaselineRun.status == "running", BaselineRun.updated_at < now - running_timeout)
+        .where(
+            BaselineRun.status == RunStatus.RUNNING, BaselineRun.updated_at < now - running_timeout
+        )
         .with_for_update(skip_locked=True, of=BaselineRun)
     )
     for run in stuck:
         run.updated_at = now
         if run.attempts >= max_attempts:
-            run.status = "failed"
+            run.status = RunStatus.FAILED
             run.error = f"the GPU worker did not finish the run after {run.attempts} attempts"
             failed.append(run.id)
         else:
-            run.status = "queued"
+            run.status = RunStatus.QUEUED
             run.claimed_task_id = None
             resent.append(run.id)
     return BaselineReconciliation(resent, failed)

@@ -13,15 +13,23 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import InvalidInput, NotFound
-from app.models import Challenge, ChallengeOrganizer, Phase, User
+from app.models import (
+    Challenge,
+    ChallengeOrganizer,
+    Counting,
+    LeaderboardVisibility,
+    Phase,
+    PhaseState,
+    RegistrationMode,
+    User,
+)
 from app.scoring import GroundTruthError, GroundTruthFolder, prepare_ground_truth
 from app.scoring.png import HEADER_BYTES, read_header
 from app.services import leaderboard as leaderboard_service
+from app.services.choices import choice_error, parse_choice
 from app.services.storage import Storage
 
-VISIBILITIES = ("public", "after_end", "organizers")
 MAX_LIMIT = 1_000_000
-COUNTING_RULES = ("best", "latest", "selected")
 
 
 def get_challenge(*, session: Session, slug: str) -> Challenge:
@@ -113,11 +121,11 @@ def describe_challenge(
     description_md: str | None = None,
     rules_md: str | None = None,
     data_md: str | None = None,
-    registration_mode: str | None = None,
+    registration_mode: RegistrationMode | str | None = None,
 ) -> None:
     """Set a challenge's texts and registration mode; None leaves a field as it is."""
-    if registration_mode is not None and registration_mode not in ("auto", "manual"):
-        raise InvalidInput({"registration": "use auto or manual"})
+    if registration_mode is not None:
+        registration_mode = parse_choice(RegistrationMode, registration_mode, field="registration")
     if title is not None and not title.strip():
         raise InvalidInput({"title": "give the challenge a title"})
     updates = {
@@ -164,17 +172,17 @@ class Schedule(Protocol):
     def ends_at(self) -> datetime | None: ...
 
     @property
-    def leaderboard_visibility(self) -> str: ...
+    def leaderboard_visibility(self) -> LeaderboardVisibility: ...
 
 
-def phase_state(phase: Schedule, now: datetime | None = None) -> str:
-    """Return 'upcoming', 'open' or 'closed'."""
+def phase_state(phase: Schedule, now: datetime | None = None) -> PhaseState:
+    """Return whether the phase is upcoming, open or closed at `now`."""
     now = now or utcnow()
     if now < phase.starts_at:
-        return "upcoming"
+        return PhaseState.UPCOMING
     if phase.ends_at is not None and now >= phase.ends_at:
-        return "closed"
-    return "open"
+        return PhaseState.CLOSED
+    return PhaseState.OPEN
 
 
 def leaderboard_visible(
@@ -188,10 +196,10 @@ def leaderboard_visible(
 
 def visible_to_everyone(phase: Schedule, now: datetime | None = None) -> bool:
     """Whether a leaderboard is visible without organizer rights (to anonymous visitors)."""
-    if phase.leaderboard_visibility == "public":
+    if phase.leaderboard_visibility == LeaderboardVisibility.PUBLIC:
         return True
-    if phase.leaderboard_visibility == "after_end":
-        return phase_state(phase, now) == "closed"
+    if phase.leaderboard_visibility == LeaderboardVisibility.AFTER_END:
+        return phase_state(phase, now) == PhaseState.CLOSED
     return False
 
 
@@ -199,22 +207,25 @@ def configure_phase(
     *,
     session: Session,
     phase: Phase,
-    visibility: str | None = None,
-    counting: str | None = None,
+    visibility: LeaderboardVisibility | str | None = None,
+    counting: Counting | str | None = None,
     show_details: bool | None = None,
 ) -> None:
     """Change a phase's leaderboard visibility, ranking rule or result detail."""
-    errors = {}
-    if visibility is not None and visibility not in VISIBILITIES:
-        errors["visibility"] = f"use one of {', '.join(VISIBILITIES)}"
-    if counting is not None and counting not in COUNTING_RULES:
-        errors["counting"] = f"use one of {', '.join(COUNTING_RULES)}"
+    errors = {
+        name: error
+        for name, enum, value in (
+            ("visibility", LeaderboardVisibility, visibility),
+            ("counting", Counting, counting),
+        )
+        if value is not None and (error := choice_error(enum, value)) is not None
+    }
     if errors:
         raise InvalidInput(errors)
     if visibility is not None:
-        phase.leaderboard_visibility = visibility
+        phase.leaderboard_visibility = LeaderboardVisibility(visibility)
     if counting is not None:
-        phase.counting = counting
+        phase.counting = Counting(counting)
     if show_details is not None:
         phase.show_details = show_details
     session.flush()

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Challenge, Phase, Submission, Team
+from app.models import Challenge, Counting, Phase, Submission, SubmissionStatus, Team
 
 SORTABLE = ("rank", "team", "miou", "tumor", "stroma", "normal", "entries", "submitted_at")
 
@@ -200,7 +200,7 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
             .join(Team, Submission.team_id == Team.id)
             .where(
                 Submission.phase_id == phase.id,
-                Submission.status == "scored",
+                Submission.status == SubmissionStatus.SCORED,
                 Submission.miou.is_not(None),
                 Submission.hidden.is_(False),
                 Submission.disqualified.is_(False),
@@ -214,7 +214,7 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
             select(Submission.team_id, func.count(Submission.id))
             .where(
                 Submission.phase_id == phase.id,
-                Submission.status == "scored",
+                Submission.status == SubmissionStatus.SCORED,
                 Submission.hidden.is_(False),
                 Submission.disqualified.is_(False),
             )
@@ -250,12 +250,12 @@ def compute_leaderboard(*, session: Session, phase: Phase) -> tuple[LeaderboardR
     return tuple(rows)
 
 
-def _counted(rule: str, items: list[Any]) -> Any:
+def _counted(rule: Counting, items: list[Any]) -> Any:
     """Pick the submission that ranks; `items` (a team's scored submissions, as rows of
     compute_leaderboard's query) are in submission order."""
-    if rule == "latest":
+    if rule == Counting.LATEST:
         return items[-1]
-    if rule == "selected":
+    if rule == Counting.SELECTED:
         selected = [item for item in items if item.selected]
         return selected[-1] if selected else items[-1]
     return max(items, key=lambda item: (item.miou or 0.0, -item.created_at.timestamp()))

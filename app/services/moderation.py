@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from app.db import after_commit, utcnow
 from app.errors import Conflict, InvalidInput, PermissionDenied
-from app.models import AuditEntry, Challenge, Phase, Submission, Team, User
+from app.models import AuditEntry, Challenge, Phase, Submission, SubmissionStatus, Team, User
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
 from app.services import teams as teams_service
 
-RESCORABLE = ("scored", "failed")
+RESCORABLE = (SubmissionStatus.SCORED, SubmissionStatus.FAILED)
 
 
 def require_organizer(*, session: Session, challenge: Challenge, user: User | None) -> User:
@@ -77,9 +77,9 @@ def rescore(
         submission = _locked(session, candidate.id)
         if submission is None or submission.status not in RESCORABLE:
             continue
-        if submission.status == "failed":
+        if submission.status == SubmissionStatus.FAILED:
             submission.quota_exempt = True  # it had given its quota back; rescoring is free
-        submission.status = "queued"
+        submission.status = SubmissionStatus.QUEUED
         submission.miou = None
         submission.iou_tumor = submission.iou_stroma = submission.iou_normal = None
         submission.result = None
@@ -129,9 +129,9 @@ def _locked(session: Session, submission_id: int) -> Submission | None:
 def cancel(*, session: Session, submission: Submission, actor: User) -> None:
     """Cancel a queued submission (it then counts against no limit)."""
     locked = _locked(session, submission.id)
-    if locked is None or locked.status != "queued":
+    if locked is None or locked.status != SubmissionStatus.QUEUED:
         raise Conflict(f"only queued submissions can be cancelled; this one is {submission.status}")
-    submission.status = "cancelled"
+    submission.status = SubmissionStatus.CANCELLED
     submission.finished_at = utcnow()
     audit(
         session=session,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import Submission
+from app.models import Submission, SubmissionStatus
 from app.scoring import ScoreResult
 from app.services import leaderboard as leaderboard_service
 
@@ -51,10 +51,13 @@ def claim(
 ) -> ClaimedRun | None:
     """Mark a submission running and return what to score, or None when there is nothing to do."""
     submission = _locked(session, submission_id)
-    if submission is None or submission.status not in ("queued", "running"):
+    if submission is None or submission.status not in (
+        SubmissionStatus.QUEUED,
+        SubmissionStatus.RUNNING,
+    ):
         return None
     now = utcnow()
-    if submission.status == "running" and (
+    if submission.status == SubmissionStatus.RUNNING and (
         task_id is None or task_id != submission.claimed_task_id
     ):
         return None
@@ -66,7 +69,7 @@ def claim(
             now,
         )
         return None
-    submission.status = "running"
+    submission.status = SubmissionStatus.RUNNING
     submission.attempts += 1
     submission.claimed_task_id = task_id
     submission.started_at = now
@@ -82,11 +85,11 @@ def claim(
 def finish(*, session: Session, submission_id: int, result: ScoreResult, seconds: float) -> bool:
     """Record the scores of a running submission; False when it was no longer running."""
     submission = _locked(session, submission_id)
-    if submission is None or submission.status != "running":
+    if submission is None or submission.status != SubmissionStatus.RUNNING:
         return False
     now = utcnow()
     report: dict[str, Any] = result.to_dict()
-    submission.status = "scored"
+    submission.status = SubmissionStatus.SCORED
     submission.miou = result.miou
     submission.iou_tumor = result.iou["tumor"]
     submission.iou_stroma = result.iou["stroma"]
@@ -103,14 +106,17 @@ def finish(*, session: Session, submission_id: int, result: ScoreResult, seconds
 def fail(*, session: Session, submission_id: int, reason: str) -> bool:
     """Record why a running submission cannot be scored; False when it was not running."""
     submission = _locked(session, submission_id)
-    if submission is None or submission.status not in ("queued", "running"):
+    if submission is None or submission.status not in (
+        SubmissionStatus.QUEUED,
+        SubmissionStatus.RUNNING,
+    ):
         return False
     _set_failed(submission, reason, utcnow())
     return True
 
 
 def _set_failed(submission: Submission, reason: str, now: datetime) -> None:
-    submission.status = "failed"
+    submission.status = SubmissionStatus.FAILED
     submission.error = reason
     submission.finished_at = now
     submission.updated_at = now
@@ -138,7 +144,10 @@ def reconcile(
     resent, requeued, failed = [], [], []
     stale = session.scalars(
         select(Submission)
-        .where(Submission.status == "queued", Submission.updated_at < now - stale_queued_after)
+        .where(
+            Submission.status == SubmissionStatus.QUEUED,
+            Submission.updated_at < now - stale_queued_after,
+        )
         .with_for_update(skip_locked=True, of=Submission)
     )
     for submission in stale:
@@ -146,7 +155,10 @@ def reconcile(
         resent.append(submission.id)
     stuck = session.scalars(
         select(Submission)
-        .where(Submission.status == "running", Submission.updated_at < now - running_timeout)
+        .where(
+            Submission.status == SubmissionStatus.RUNNING,
+            Submission.updated_at < now - running_timeout,
+        )
         .with_for_update(skip_locked=True, of=Submission)
     )
     for submission in stuck:
@@ -158,7 +170,7 @@ def reconcile(
             )
             failed.append(submission.id)
         else:
-            submission.status = "queued"
+            submission.status = SubmissionStatus.QUEUED
             submission.updated_at = now
             requeued.append(submission.id)
     return Reconciliation(resent, requeued, failed)

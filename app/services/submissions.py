@@ -18,11 +18,23 @@ from sqlalchemy.orm import Session
 
 from app.db import after_commit, on_rollback, utcnow
 from app.errors import Conflict, InvalidInput, LimitReached, NotFound, PermissionDenied
-from app.models import Phase, Submission, Team, TeamMember, User
-from app.models.submission import COUNTED_STATUSES
+from app.models import (
+    COUNTED_STATUSES,
+    Counting,
+    ExternalData,
+    Phase,
+    PhaseState,
+    Submission,
+    SubmissionStatus,
+    Team,
+    TeamMember,
+    TeamStatus,
+    User,
+)
 from app.scoring import Problem, check_submission
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
+from app.services.choices import choice_error
 from app.services.storage import Storage
 
 
@@ -77,7 +89,7 @@ def precheck_for_team(
     """Pre-check an archive for a participant whose team may submit to the phase now."""
     team = _submitting_team(session=session, phase=phase, user=user)
     state = challenges_service.phase_state(phase)
-    if state != "open" and not team.is_baseline:
+    if state != PhaseState.OPEN and not team.is_baseline:
         raise PermissionDenied(f"the phase is {state}; submissions are not accepted now")
     return precheck_archive(phase=phase, archive=archive)
 
@@ -100,7 +112,7 @@ def create_submission(
     method_name: str = "",
     description: str = "",
     url: str = "",
-    external_data: str = "none",
+    external_data: ExternalData | str = ExternalData.NONE,
     idempotency_key: str | None = None,
     enqueue: Callable[[int], None],
     team: Team | None = None,
@@ -127,7 +139,7 @@ def create_submission(
             return existing
     fields = _clean_fields(method_name, description, url, external_data)
     state = challenges_service.phase_state(phase)
-    if state != "open" and not team.is_baseline:
+    if state != PhaseState.OPEN and not team.is_baseline:
         raise PermissionDenied(f"the phase is {state}; submissions are not accepted now")
     problems = precheck_archive(phase=phase, archive=upload)
     if problems:
@@ -186,7 +198,7 @@ def _submitting_team(*, session: Session, phase: Phase, user: User) -> Team:
     if membership is None:
         raise PermissionDenied("register a team for this challenge before submitting")
     team = membership.team
-    if team.status != "approved":
+    if team.status != TeamStatus.APPROVED:
         raise PermissionDenied(f"your team's registration is {team.status}; wait for approval")
     return team
 
@@ -194,7 +206,7 @@ def _submitting_team(*, session: Session, phase: Phase, user: User) -> Team:
 def _clean_fields(
     method_name: str, description: str, url: str, external_data: str
 ) -> dict[str, str]:
-    errors = {}
+    errors: dict[str, str] = {}
     if len(method_name) > 120:
         errors["method_name"] = "use at most 120 characters"
     if len(description) > 5000:
@@ -202,8 +214,8 @@ def _clean_fields(
     url = url.strip()
     if url and not url.startswith(("https://", "http://")):
         errors["url"] = "give a full http(s):// address"
-    if external_data not in ("none", "other"):
-        errors["external_data"] = "declare 'none' or 'other'"
+    if (error := choice_error(ExternalData, external_data)) is not None:
+        errors["external_data"] = error
     if errors:
         raise InvalidInput(errors)
     return {
@@ -255,12 +267,12 @@ def list_team_submissions(*, session: Session, phase: Phase, team: Team) -> list
 
 def select_submission(*, session: Session, submission: Submission) -> None:
     """Make a scored submission the one that counts for its team (phases counting 'selected')."""
-    if submission.phase.counting != "selected":
+    if submission.phase.counting != Counting.SELECTED:
         raise Conflict("this phase ranks teams automatically; there is nothing to choose")
     state = challenges_service.phase_state(submission.phase)
-    if state != "open":
+    if state != PhaseState.OPEN:
         raise Conflict(f"the phase is {state}; the counted submission can no longer change")
-    if submission.status != "scored":
+    if submission.status != SubmissionStatus.SCORED:
         raise Conflict("only a scored submission can be chosen")
     for other in list_team_submissions(
         session=session, phase=submission.phase, team=submission.team

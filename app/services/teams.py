@@ -7,7 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Challenge, Team, TeamMember, User
+from app.models import Challenge, RegistrationMode, Team, TeamMember, TeamStatus, User
+from app.services.choices import parse_choice
 
 BASELINE_TEAM_NAME = "Baseline (organizers)"
 
@@ -54,7 +55,11 @@ def register_team(
         challenge_id=challenge.id,
         name=clean,
         invite_code=secrets.token_hex(8),
-        status="approved" if challenge.registration_mode == "auto" else "pending",
+        status=(
+            TeamStatus.APPROVED
+            if challenge.registration_mode == RegistrationMode.AUTO
+            else TeamStatus.PENDING
+        ),
     )
     try:
         with session.begin_nested():
@@ -111,11 +116,9 @@ def join_team(
     return team
 
 
-def set_team_status(*, session: Session, team: Team, status: str) -> None:
+def set_team_status(*, session: Session, team: Team, status: TeamStatus | str) -> None:
     """Approve or deny a team's registration."""
-    if status not in ("pending", "approved", "denied"):
-        raise InvalidInput({"status": "use pending, approved or denied"})
-    team.status = status
+    team.status = parse_choice(TeamStatus, status, field="status")
     session.flush()
 
 
@@ -129,7 +132,7 @@ def ensure_baseline_team(*, session: Session, challenge: Challenge) -> Team:
             challenge_id=challenge.id,
             name=BASELINE_TEAM_NAME,
             invite_code=secrets.token_hex(8),
-            status="approved",
+            status=TeamStatus.APPROVED,
             is_baseline=True,
         )
         session.add(team)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied
-from app.models import Phase, Submission, User
+from app.models import Phase, Submission, SubmissionStatus, User
 from app.schemas.api import (
     ClassIou,
     ErrorRead,
@@ -88,7 +88,7 @@ def submission_read(submission: Submission) -> SubmissionRead:
         )
     return SubmissionRead(
         id=submission.id,
-        status=submission.status,  # type: ignore[arg-type]
+        status=submission.status,
         challenge=submission.phase.challenge.slug,
         phase=submission.phase.slug,
         team=submission.team.name,
@@ -125,7 +125,7 @@ def join(challenge: str, body: JoinRequest, session: SessionDep, user: ApiUser) 
     payload = TeamRead(
         id=team.id,
         name=team.name,
-        status=team.status,  # type: ignore[arg-type]
+        status=team.status,
         invite_code=team.invite_code,
     )
     status_code = 201 if team.status == "approved" else 202
@@ -308,7 +308,7 @@ def list_submissions(
     phase: str,
     session: SessionDep,
     user: ApiUser,
-    status: Literal["queued", "running", "scored", "failed", "cancelled"] | None = None,
+    status: SubmissionStatus | None = None,
 ) -> list[SubmissionRead]:
     """List every submission of a phase, newest first (organizers)."""
     found = _organized_phase(session, challenge, phase, user)

@@ -8,6 +8,8 @@ from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from app.models import enums
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 _markdown = MarkdownIt("commonmark", {"linkify": False, "typographer": True}).enable("table")
@@ -49,3 +51,19 @@ templates.env.filters["markdown"] = render_markdown
 templates.env.filters["score"] = format_score
 templates.env.filters["utc"] = format_utc
 templates.env.filters["bytes"] = format_bytes
+# Templates compare with the members, so a renamed value fails loudly instead of never matching.
+templates.env.globals.update(
+    {
+        name: getattr(enums, name)
+        for name in (
+            "Counting",
+            "ExternalData",
+            "LeaderboardVisibility",
+            "PhaseState",
+            "RegistrationMode",
+            "RunStatus",
+            "SubmissionStatus",
+            "TeamStatus",
+        )
+    }
+)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.models import TeamStatus
 from app.services import challenges as challenges_service
 from app.services import teams as teams_service
 from tests.browser.test_browser import seed_challenge, watch_console
@@ -40,7 +41,7 @@ def test_organizer_imports_approves_rescores_hides_and_exports(
     team = teams_service.register_team(
         session=session, challenge=challenge, user=latecomer, name="Late Lab", accept_rules=True
     )
-    team.status = "pending"
+    team.status = TeamStatus.PENDING
     session.commit()
     archive = dataset_zip(tmp_path)
     errors = watch_console(page)

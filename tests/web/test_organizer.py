@@ -5,7 +5,7 @@ import io
 
 from sqlalchemy import select
 
-from app.models import AuditEntry, Submission
+from app.models import AuditEntry, Submission, TeamStatus
 from tests.factories import make_user
 from tests.web.conftest import csrf, log_in
 
@@ -139,7 +139,7 @@ def test_approve_a_pending_team_and_publish_a_hidden_board(client, board, sessio
         name="Later",
         accept_rules=True,
     )
-    team.status = "pending"
+    team.status = TeamStatus.PENDING
     session.commit()
     log_in(client, "org@example.org")
     dashboard = client.get("/organizer/wsss4luad")
