@@ -7,7 +7,7 @@ count. The daily limit resets at 00:00 UTC.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -280,3 +280,14 @@ def select_submission(*, session: Session, submission: Submission) -> None:
         other.selected = other.id == submission.id
     session.flush()
     leaderboard_service.invalidate(session=session, phase=submission.phase)
+
+
+def statuses(*, session: Session, submission_ids: Iterable[int]) -> dict[int, SubmissionStatus]:
+    """Return the current status of each of the submissions that exist."""
+    ids = list(submission_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Submission.id, Submission.status).where(Submission.id.in_(ids))
+    ).all()
+    return {row.id: row.status for row in rows}
