@@ -24,7 +24,8 @@ from tests.workers.conftest import (
     reload,
     submit,
 )
-from workers.tasks import WorkerContext, run_scoring
+from workers.context import WorkerContext
+from workers.tasks import run_scoring
 
 
 @pytest.fixture
