@@ -17,8 +17,6 @@ from app.scoring import ScoreResult
 from app.services import leaderboard as leaderboard_service
 from app.services import runs as runs_service
 
-Reconciliation = runs_service.Reconciliation
-
 
 def _started(submission: Submission, now: datetime) -> None:
     submission.started_at = now
@@ -108,7 +106,7 @@ def reconcile(
     running_timeout: timedelta,
     max_attempts: int,
     now: datetime | None = None,
-) -> Reconciliation:
+) -> runs_service.Reconciliation:
     """Find stuck submissions; the caller re-sends the ids in `resent` and `requeued`."""
     return runs_service.reconcile(
         session=session,
