@@ -7,34 +7,29 @@ before the prefork pool has forked.
 """
 
 import io
-import logging
-import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import structlog
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import task_failure
 from PIL import Image
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
-from app.db import transaction
 from app.errors import DomainError
 from app.queue import RUN_BASELINE, TaskSender
 from app.schemas.jobs import RunBaselineJob
 from app.scoring.classes import BACKGROUND
 from app.services import baselines as baselines_service
 from workers.celery_app import celery_app
-from workers.tasks import RUN_TASK_OPTIONS, WorkerContext, context, row_past_hard_limit
+from workers.context import WorkerContext
+from workers.runs import RUN_TASK_OPTIONS, RunFailed, RunJob, fail_past_hard_time_limit, perform
+from workers.tasks import context
 
 if TYPE_CHECKING:
     from reference_models.mlps.inference import Segmenter
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,12 +78,18 @@ def _png(mask: np.ndarray) -> bytes:
 
 
 def predict_phase_archive(
-    model: LoadedModel, data_archive: Path, image_sizes: dict[str, Any], out: Path
+    model: LoadedModel,
+    data_archive: Path,
+    image_sizes: dict[str, Any],
+    out: Path,
+    *,
+    after_image: Callable[[], None] = lambda: None,
 ) -> int:
     """Write a submission zip of every image of the phase; returns how many were predicted.
 
     An image missing from the phase's download (the real validation split lacks 9 of 40)
     gets an all-background mask, which counts as a miss for all its tissue pixels.
+    `after_image` is called after each image (the run's heartbeat).
     """
     from reference_models.mlps.inference import read_background
 
@@ -108,80 +109,100 @@ def predict_phase_archive(
                 mask = model.segmenter.predict(pixels, background)
                 predicted += 1
             submission.writestr(name, _png(mask))
+            after_image()
     return predicted
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A run's predictions zip, with what the model was and did."""
+
+    path: Path
+    model: LoadedModel
+    predicted: int
+
+
+class BaselineJob(RunJob[baselines_service.ClaimedBaselineRun, Predictions]):
+    """Predicting a phase with a baseline checkpoint, then submitting the predictions."""
+
+    kind = baselines_service.BASELINE_RUN
+    noun = "baseline run"
+    task_argument = "run_id"
+    log_key = "baseline_run_id"
+    done = "done"
+    past_time_limit = "the run took longer than {seconds} s and was stopped"
+    internal_error = "an internal error stopped the run; see the GPU worker's log"
+
+    @property
+    def time_limit_s(self) -> int:
+        """Return the baseline time limit."""
+        return self.ctx.settings.baseline_time_limit_s
+
+    def claim(
+        self, session: Session, run_id: int, *, max_attempts: int, task_id: str | None
+    ) -> baselines_service.ClaimedBaselineRun | None:
+        """Claim the baseline run."""
+        return baselines_service.claim_run(
+            session=session, run_id=run_id, max_attempts=max_attempts, task_id=task_id
+        )
+
+    def _scratch(self, claimed: baselines_service.ClaimedBaselineRun) -> Path:
+        return (
+            self.ctx.storage.scratch_dir() / f"baseline-run-{claimed.run_id}-{claimed.attempt}.zip"
+        )
+
+    def work(
+        self, claimed: baselines_service.ClaimedBaselineRun, heartbeat: Callable[[], None]
+    ) -> Predictions:
+        """Predict every image of the phase into a scratch zip."""
+        out = self._scratch(claimed)
+        try:
+            model = load_model(
+                self.ctx.storage.path(claimed.checkpoint_key), claimed.checkpoint_sha256
+            )
+            predicted = predict_phase_archive(
+                model,
+                self.ctx.storage.path(claimed.data_archive_key),
+                claimed.image_sizes,
+                out,
+                after_image=heartbeat,
+            )
+        except ValueError as error:  # a checkpoint or a phase archive the model cannot use
+            raise RunFailed(str(error)) from error
+        return Predictions(out, model, predicted)
+
+    def finish(
+        self, session: Session, run_id: int, outcome: Predictions, seconds: float
+    ) -> str | None:
+        """Submit the predictions as the baseline team's submission."""
+        try:
+            submission = baselines_service.finish_run(
+                session=session,
+                storage=self.ctx.storage,
+                run_id=run_id,
+                predictions=outcome.path,
+                device=outcome.model.device,
+                seconds=seconds,
+                details={**outcome.model.details, "predicted_images": outcome.predicted},
+                enqueue_score=TaskSender(celery_app).score,
+            )
+        except DomainError as error:  # the phase changed under the run (re-imported, say)
+            raise RunFailed(f"the predictions could not be submitted: {error.message}") from error
+        if submission is None:
+            return None
+        return (
+            f"{outcome.predicted} images predicted on {outcome.model.device}: "
+            f"submission {submission.id}"
+        )
+
+    def clean_up(self, claimed: baselines_service.ClaimedBaselineRun) -> None:
+        """Remove the scratch zip (a finished run's was moved into storage)."""
+        self._scratch(claimed).unlink(missing_ok=True)
 
 
 def run_baseline_job(run_id: int, ctx: WorkerContext, task_id: str | None = None) -> str:
     """Predict a phase with a baseline model and submit the result; returns what happened."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(baseline_run_id=run_id, task_id=task_id)
-    with transaction(ctx.sessions) as session:
-        claimed = baselines_service.claim_run(
-            session=session,
-            run_id=run_id,
-            max_attempts=ctx.settings.scoring_max_attempts,
-            task_id=task_id,
-        )
-    if claimed is None:
-        return "skipped"
-    started = time.perf_counter()
-    out = ctx.storage.scratch_dir() / f"baseline-run-{run_id}-{claimed.attempt}.zip"
-    try:
-        model = load_model(ctx.storage.path(claimed.checkpoint_key), claimed.checkpoint_sha256)
-        predicted = predict_phase_archive(
-            model, ctx.storage.path(claimed.data_archive_key), claimed.image_sizes, out
-        )
-    except ValueError as error:  # a checkpoint or a phase archive the model cannot use
-        out.unlink(missing_ok=True)
-        return _fail(ctx, run_id, str(error))
-    except SoftTimeLimitExceeded:
-        out.unlink(missing_ok=True)
-        return _fail(ctx, run_id, _past_time_limit(ctx))
-    except (OperationalError, DBAPIError, OSError):
-        out.unlink(missing_ok=True)
-        raise
-    except Exception:
-        out.unlink(missing_ok=True)
-        logger.exception("unexpected error in baseline run %s", run_id)
-        return _fail(ctx, run_id, "an internal error stopped the run; see the GPU worker's log")
-    seconds = time.perf_counter() - started
-    details = {**model.details, "predicted_images": predicted}
-    try:
-        with transaction(ctx.sessions) as session:
-            submission = baselines_service.finish_run(
-                session=session,
-                storage=ctx.storage,
-                run_id=run_id,
-                predictions=out,
-                device=model.device,
-                seconds=seconds,
-                details=details,
-                enqueue_score=TaskSender(celery_app).score,
-            )
-    except DomainError as error:  # the phase changed under the run (re-imported, say)
-        return _fail(ctx, run_id, f"the predictions could not be submitted: {error.message}")
-    finally:
-        out.unlink(missing_ok=True)
-    logger.info(
-        "baseline run %s predicted %s images on %s in %.1f s: submission %s",
-        run_id,
-        predicted,
-        model.device,
-        seconds,
-        submission.id if submission else None,
-    )
-    return "done" if submission else "skipped"
-
-
-def _past_time_limit(ctx: WorkerContext) -> str:
-    return f"the run took longer than {ctx.settings.baseline_time_limit_s} s and was stopped"
-
-
-def _fail(ctx: WorkerContext, run_id: int, reason: str) -> str:
-    with transaction(ctx.sessions) as session:
-        baselines_service.fail_run(session=session, run_id=run_id, reason=reason)
-    logger.info("baseline run %s failed: %s", run_id, reason)
-    return "failed"
+    return perform(BaselineJob(ctx), run_id, task_id)
 
 
 @celery_app.task(name=RUN_BASELINE, **RUN_TASK_OPTIONS)
@@ -191,16 +212,5 @@ def run_baseline(self: Task, run_id: int) -> str:
     return run_baseline_job(job.run_id, context(), task_id=self.request.id)
 
 
-@task_failure.connect(sender=run_baseline)
-def fail_baseline_past_hard_time_limit(
-    task_id: str | None = None,
-    exception: BaseException | None = None,
-    args: tuple[object, ...] = (),
-    kwargs: dict[str, object] | None = None,
-    **_: object,
-) -> None:
-    """Fail a run killed at the hard time limit, in plain words, instead of retrying it."""
-    run_id = row_past_hard_limit(exception, args, kwargs, "run_id")
-    if run_id is not None:
-        ctx = context()
-        _fail(ctx, run_id, _past_time_limit(ctx))
+fail_baseline_past_hard_time_limit = fail_past_hard_time_limit(run_baseline, BaselineJob, context)
+"""Fails a baseline run killed at the hard time limit, in plain words, instead of retrying it."""

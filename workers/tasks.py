@@ -1,55 +1,25 @@
 """Celery tasks: thin wrappers that load ids, call the services and the scoring core."""
 
 import logging
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
-from functools import cached_property
-from typing import Any
 
 import structlog
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import task_failure
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.config import Settings, get_settings
-from app.db import make_engine, make_sessionmaker, transaction
+from app.config import get_settings
+from app.db import transaction
 from app.queue import RECONCILE_SUBMISSIONS, SCORE_SUBMISSION, TaskSender
 from app.schemas.jobs import ScoreSubmissionJob
-from app.scoring import GroundTruthError, PreparedGroundTruth, SubmissionRejected, score_path
+from app.scoring import GroundTruthError, ScoreResult, SubmissionRejected, score_path
 from app.services import baselines as baselines_service
 from app.services import scoring_runs
-from app.services.storage import LocalStorage
 from workers.celery_app import celery_app
+from workers.context import WorkerContext
+from workers.runs import RUN_TASK_OPTIONS, RunFailed, RunJob, fail_past_hard_time_limit, perform
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class WorkerContext:
-    """Per-process resources, built lazily after the prefork pool has forked."""
-
-    settings: Settings
-    _ground_truths: dict[str, PreparedGroundTruth] = field(default_factory=dict)
-
-    @cached_property
-    def sessions(self) -> sessionmaker[Session]:
-        """Return this process's session factory."""
-        return make_sessionmaker(make_engine(self.settings.database_url))
-
-    @cached_property
-    def storage(self) -> LocalStorage:
-        """Return the shared storage."""
-        return LocalStorage(self.settings.data_dir)
-
-    def ground_truth(self, key: str) -> PreparedGroundTruth:
-        """Return a phase's prepared ground truth, loaded once per process."""
-        if key not in self._ground_truths:
-            self._ground_truths[key] = PreparedGroundTruth(self.storage.path(key))
-        return self._ground_truths[key]
-
 
 _context: WorkerContext | None = None
 
@@ -62,100 +32,60 @@ def context() -> WorkerContext:
     return _context
 
 
-def run_scoring(submission_id: int, ctx: WorkerContext, task_id: str | None = None) -> str:
-    """Score one submission end to end; return what happened ('scored', 'failed', 'skipped').
+class ScoringJob(RunJob[scoring_runs.ClaimedRun, ScoreResult]):
+    """Scoring a submission against its phase's ground truth."""
 
-    `task_id` identifies the broker message, so that its redelivery after a lost worker may
-    take over the run while a duplicate message may not.
-    """
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(submission_id=submission_id, task_id=task_id)
-    with transaction(ctx.sessions) as session:
-        run = scoring_runs.claim(
-            session=session,
-            submission_id=submission_id,
-            max_attempts=ctx.settings.scoring_max_attempts,
-            task_id=task_id,
-        )
-    if run is None:
-        return "skipped"
-    started = time.perf_counter()
-    try:
-        ground_truth = ctx.ground_truth(run.ground_truth_key)
-        result = score_path(ground_truth, ctx.storage.path(run.archive_key), threads=2)
-    except SubmissionRejected as rejected:
-        return _fail(ctx, submission_id, rejected.summary())
-    except GroundTruthError:
-        logger.exception("ground truth unusable while scoring submission %s", submission_id)
-        return _fail(
-            ctx,
-            submission_id,
-            "the phase's reference data could not be read; the organizers will rescore it",
-        )
-    except SoftTimeLimitExceeded:
-        return _fail(
-            ctx,
-            submission_id,
-            f"scoring took longer than {ctx.settings.scoring_time_limit_s} s and was stopped",
-        )
-    except OSError:
-        raise  # storage hiccup: the task retries with backoff
-    except Exception:
-        logger.exception("unexpected error while scoring submission %s", submission_id)
-        return _fail(
-            ctx,
-            submission_id,
-            "an internal error stopped the scoring; the organizers have the details and will "
-            "rescore it",
-        )
-    seconds = time.perf_counter() - started
-    with transaction(ctx.sessions) as session:
-        recorded = scoring_runs.finish(
-            session=session, submission_id=submission_id, result=result, seconds=seconds
-        )
-    logger.info(
-        "submission %s %s in %.3f s (mIoU %s)",
-        submission_id,
-        "scored" if recorded else "already settled",
-        seconds,
-        result.miou,
+    kind = scoring_runs.SCORING_RUN
+    noun = "submission"
+    task_argument = "submission_id"
+    log_key = "submission_id"
+    done = "scored"
+    past_time_limit = "scoring took longer than {seconds} s and was stopped"
+    internal_error = (
+        "an internal error stopped the scoring; the organizers have the details and will rescore it"
     )
-    return "scored" if recorded else "skipped"
+
+    @property
+    def time_limit_s(self) -> int:
+        """Return the scoring time limit."""
+        return self.ctx.settings.scoring_time_limit_s
+
+    def claim(
+        self, session: Session, run_id: int, *, max_attempts: int, task_id: str | None
+    ) -> scoring_runs.ClaimedRun | None:
+        """Claim the submission."""
+        return scoring_runs.claim(
+            session=session, submission_id=run_id, max_attempts=max_attempts, task_id=task_id
+        )
+
+    def work(self, claimed: scoring_runs.ClaimedRun, heartbeat: Callable[[], None]) -> ScoreResult:
+        """Score the archive; a bad archive or unusable reference data fails the run."""
+        try:
+            ground_truth = self.ctx.ground_truth(claimed.ground_truth_key)
+            return score_path(ground_truth, self.ctx.storage.path(claimed.archive_key), threads=2)
+        except SubmissionRejected as rejected:
+            raise RunFailed(rejected.summary()) from rejected
+        except GroundTruthError as error:
+            logger.exception(
+                "ground truth unusable while scoring submission %s", claimed.submission_id
+            )
+            raise RunFailed(
+                "the phase's reference data could not be read; the organizers will rescore it"
+            ) from error
+
+    def finish(
+        self, session: Session, run_id: int, outcome: ScoreResult, seconds: float
+    ) -> str | None:
+        """Record the scores."""
+        recorded = scoring_runs.finish(
+            session=session, submission_id=run_id, result=outcome, seconds=seconds
+        )
+        return f"mIoU {outcome.miou}" if recorded else None
 
 
-def _fail(ctx: WorkerContext, submission_id: int, reason: str) -> str:
-    with transaction(ctx.sessions) as session:
-        scoring_runs.fail(session=session, submission_id=submission_id, reason=reason)
-    logger.info("submission %s failed: %s", submission_id, reason.splitlines()[0])
-    return "failed"
-
-
-RUN_TASK_OPTIONS: dict[str, Any] = {
-    "bind": True,
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": (OperationalError, DBAPIError, OSError),
-    "retry_backoff": 1,
-    "retry_backoff_max": 30,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
-"""Delivery of the tasks that run something for a row (scoring, a baseline run): acked only
-when done, back to the queue when the worker dies, retried with backoff on database or
-storage errors."""
-
-
-def row_past_hard_limit(
-    exception: BaseException | None,
-    args: tuple[object, ...],
-    kwargs: dict[str, object] | None,
-    key: str,
-) -> int | None:
-    """The row id of a task killed at its hard time limit (from task_failure), else None."""
-    if not isinstance(exception, TimeLimitExceeded):
-        return None
-    row_id = (kwargs or {}).get(key, args[0] if args else None)
-    return row_id if isinstance(row_id, int) else None
+def run_scoring(submission_id: int, ctx: WorkerContext, task_id: str | None = None) -> str:
+    """Score one submission end to end; return what happened ('scored', 'failed', 'skipped')."""
+    return perform(ScoringJob(ctx), submission_id, task_id)
 
 
 @celery_app.task(name=SCORE_SUBMISSION, **RUN_TASK_OPTIONS)
@@ -165,29 +95,8 @@ def score_submission(self: Task, submission_id: int) -> str:
     return run_scoring(job.submission_id, context(), task_id=self.request.id)
 
 
-@task_failure.connect(sender=score_submission)
-def fail_run_past_hard_time_limit(
-    sender: object = None,
-    task_id: str | None = None,
-    exception: BaseException | None = None,
-    args: tuple[object, ...] = (),
-    kwargs: dict[str, object] | None = None,
-    **_: object,
-) -> None:
-    """Fail a submission whose run was killed at the hard time limit, in plain words.
-
-    The pool process is gone by then, so this runs in the worker's main process; without it
-    the row would wait for the reconciler and be tried again, hitting the limit again.
-    """
-    submission_id = row_past_hard_limit(exception, args, kwargs, "submission_id")
-    if submission_id is None:
-        return
-    ctx = context()
-    _fail(
-        ctx,
-        submission_id,
-        f"scoring took longer than {ctx.settings.scoring_time_limit_s} s and was stopped",
-    )
+fail_run_past_hard_time_limit = fail_past_hard_time_limit(score_submission, ScoringJob, context)
+"""Fails a submission whose scoring was killed at the hard time limit, in plain words."""
 
 
 @celery_app.task(name=RECONCILE_SUBMISSIONS, ignore_result=True)

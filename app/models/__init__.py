@@ -5,6 +5,7 @@ from app.models.baseline import BaselineModel, BaselineRun
 from app.models.challenge import Challenge, ChallengeOrganizer, Phase
 from app.models.enums import (
     COUNTED_STATUSES,
+    PENDING_RUN_STATUSES,
     SETTLED_STATUSES,
     Counting,
     ExternalData,
@@ -22,6 +23,7 @@ from app.models.user import ApiToken, LoginAttempt, PasswordReset, User, WebSess
 
 __all__ = [
     "COUNTED_STATUSES",
+    "PENDING_RUN_STATUSES",
     "SETTLED_STATUSES",
     "ApiToken",
     "AuditEntry",

@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import after_commit, utcnow
 from app.errors import Conflict, InvalidInput, LimitReached, NotFound
 from app.models import ApiToken, LoginAttempt, PasswordReset, User
 from app.security import hash_password, new_token, token_digest, verify_password
@@ -123,7 +123,11 @@ def authenticate(
 
 
 def request_password_reset(*, session: Session, email: str, mailer: Mailer, base_url: str) -> None:
-    """Email a reset link when the account exists; say nothing either way."""
+    """Email a reset link when the account exists; say nothing either way.
+
+    The mail goes out once the token is committed: a rolled-back request sends no link
+    that could never work.
+    """
     try:
         user = get_user_by_email(session=session, email=email)
     except (NotFound, InvalidInput):
@@ -134,17 +138,16 @@ def request_password_reset(*, session: Session, email: str, mailer: Mailer, base
             token_hash=token_digest(token), user_id=user.id, expires_at=utcnow() + RESET_VALID_FOR
         )
     )
-    mailer.send(
-        Email(
-            to=user.email,
-            subject="Reset your WSSS4LUAD password",
-            body=(
-                f"Hello {user.display_name},\n\nopen this link within two hours to choose a "
-                f"new password:\n{base_url.rstrip('/')}/password/reset/{token}\n\n"
-                "If you did not ask for this, ignore this message."
-            ),
-        )
+    email_message = Email(
+        to=user.email,
+        subject="Reset your WSSS4LUAD password",
+        body=(
+            f"Hello {user.display_name},\n\nopen this link within two hours to choose a "
+            f"new password:\n{base_url.rstrip('/')}/password/reset/{token}\n\n"
+            "If you did not ask for this, ignore this message."
+        ),
     )
+    after_commit(session, lambda: mailer.send(email_message))
 
 
 def reset_password(*, session: Session, token: str, password: str) -> User:

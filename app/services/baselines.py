@@ -18,10 +18,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import after_commit, on_rollback, utcnow
+from app.db import after_commit, on_rollback
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import BaselineModel, BaselineRun, Challenge, Phase, RunStatus, Submission, User
+from app.models import (
+    PENDING_RUN_STATUSES,
+    BaselineModel,
+    BaselineRun,
+    Challenge,
+    Phase,
+    RunStatus,
+    Submission,
+    User,
+)
 from app.services import moderation as moderation_service
+from app.services import runs as runs_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.services.storage import Storage
@@ -175,7 +185,7 @@ def request_run(
         select(BaselineRun).where(
             BaselineRun.phase_id == phase.id,
             BaselineRun.model_id == model.id,
-            BaselineRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)),
+            BaselineRun.status.in_(PENDING_RUN_STATUSES),
         )
     )
     if pending is not None:
@@ -198,13 +208,16 @@ def request_run(
     return run
 
 
-def _locked(session: Session, run_id: int) -> BaselineRun | None:
-    return session.scalar(
-        select(BaselineRun)
-        .where(BaselineRun.id == run_id)
-        .with_for_update(of=BaselineRun)
-        .execution_options(populate_existing=True)
-    )
+BASELINE_RUN = runs_service.RunKind(
+    BaselineRun,
+    RunStatus,
+    done=RunStatus.DONE,
+    out_of_attempts=lambda attempts: (
+        f"the GPU worker did not complete the run in {attempts} attempts"
+    ),
+    timed_out=lambda attempts: f"the GPU worker did not finish the run after {attempts} attempts",
+)
+"""A baseline run follows the states of every claimable run (`app.services.runs`)."""
 
 
 def claim_run(
@@ -214,19 +227,15 @@ def claim_run(
 
     A running run is taken over only by a redelivery of the message that claimed it.
     """
-    run = _locked(session, run_id)
-    if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+    run = runs_service.claim(
+        session=session,
+        kind=BASELINE_RUN,
+        run_id=run_id,
+        max_attempts=max_attempts,
+        task_id=task_id,
+    )
+    if run is None:
         return None
-    if run.status == RunStatus.RUNNING and (task_id is None or task_id != run.claimed_task_id):
-        return None
-    if run.attempts >= max_attempts:
-        run.status = RunStatus.FAILED
-        run.error = f"the GPU worker did not complete the run in {run.attempts} attempts"
-        return None
-    run.status = RunStatus.RUNNING
-    run.attempts += 1
-    run.claimed_task_id = task_id
-    run.updated_at = utcnow()
     return ClaimedBaselineRun(
         run.id,
         run.model.checkpoint_key,
@@ -249,53 +258,45 @@ def finish_run(
     enqueue_score: Callable[[int], None],
 ) -> Submission | None:
     """Turn a run's predictions (a zip, moved into storage) into a baseline submission."""
-    run = _locked(session, run_id)
-    if run is None or run.status != RunStatus.RUNNING:
-        return None
-    team = teams_service.ensure_baseline_team(session=session, challenge=run.phase.challenge)
-    preset = details.get("preset", "")
-    predicted, total = details.get("predicted_images"), len(run.phase.image_sizes)
-    coverage = (
-        f"; {predicted} of {total} images predicted, the others (missing from the phase's "
-        "download) count as background"
-        if isinstance(predicted, int) and predicted < total
-        else ""
-    )
-    submission = submissions_service.create_submission(
-        session=session,
-        storage=storage,
-        phase=run.phase,
-        user=run.requested_by,
-        team=team,
-        upload=predictions,
-        archive_name=f"baseline-{run.id}.zip",
-        sha256=_sha256(predictions),
-        method_name=run.model.name[:120],
-        description=(
-            f"MLPS baseline{f' ({preset} preset)' if preset else ''}, predicted on {device} "
-            f"in {seconds:.1f} s{coverage}"
-        ),
-        enqueue=enqueue_score,
-    )
-    run.status = RunStatus.DONE
-    run.error = ""
-    run.device = device[:120]
-    run.predict_seconds = seconds
-    run.submission_id = submission.id
-    run.updated_at = utcnow()
-    run.model.details = {**run.model.details, **details}
-    return submission
+
+    def record(run: BaselineRun) -> Submission:
+        team = teams_service.ensure_baseline_team(session=session, challenge=run.phase.challenge)
+        preset = details.get("preset", "")
+        predicted, total = details.get("predicted_images"), len(run.phase.image_sizes)
+        coverage = (
+            f"; {predicted} of {total} images predicted, the others (missing from the phase's "
+            "download) count as background"
+            if isinstance(predicted, int) and predicted < total
+            else ""
+        )
+        submission = submissions_service.create_submission(
+            session=session,
+            storage=storage,
+            phase=run.phase,
+            user=run.requested_by,
+            team=team,
+            upload=predictions,
+            archive_name=f"baseline-{run.id}.zip",
+            sha256=_sha256(predictions),
+            method_name=run.model.name[:120],
+            description=(
+                f"MLPS baseline{f' ({preset} preset)' if preset else ''}, predicted on {device} "
+                f"in {seconds:.1f} s{coverage}"
+            ),
+            enqueue=enqueue_score,
+        )
+        run.device = device[:120]
+        run.predict_seconds = seconds
+        run.submission_id = submission.id
+        run.model.details = {**run.model.details, **details}
+        return submission
+
+    return runs_service.finish(session=session, kind=BASELINE_RUN, run_id=run_id, record=record)
 
 
 def fail_run(*, session: Session, run_id: int, reason: str) -> bool:
     """Record why a run could not complete; False when it was not pending."""
-    run = _locked(session, run_id)
-    if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
-        return False
-    run.status = RunStatus.FAILED
-    run.error = reason
-    run.updated_at = utcnow()
-    return True
+    return runs_service.fail(session=session, kind=BASELINE_RUN, run_id=run_id, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -319,31 +320,12 @@ def reconcile_runs(
     A queued run is sent again at most once per `resend_after`: a GPU worker busy with a
     long run leaves the next ones queued for that long without anything being lost.
     """
-    now = now or utcnow()
-    resent, failed = [], []
-    queued = session.scalars(
-        select(BaselineRun)
-        .where(BaselineRun.status == RunStatus.QUEUED, BaselineRun.updated_at < now - resend_after)
-        .with_for_update(skip_locked=True, of=BaselineRun)
+    outcome = runs_service.reconcile(
+        session=session,
+        kind=BASELINE_RUN,
+        resend_after=resend_after,
+        running_timeout=running_timeout,
+        max_attempts=max_attempts,
+        now=now,
     )
-    for run in queued:
-        run.updated_at = now
-        resent.append(run.id)
-    stuck = session.scalars(
-        select(BaselineRun)
-        .where(
-            BaselineRun.status == RunStatus.RUNNING, BaselineRun.updated_at < now - running_timeout
-        )
-        .with_for_update(skip_locked=True, of=BaselineRun)
-    )
-    for run in stuck:
-        run.updated_at = now
-        if run.attempts >= max_attempts:
-            run.status = RunStatus.FAILED
-            run.error = f"the GPU worker did not finish the run after {run.attempts} attempts"
-            failed.append(run.id)
-        else:
-            run.status = RunStatus.QUEUED
-            run.claimed_task_id = None
-            resent.append(run.id)
-    return BaselineReconciliation(resent, failed)
+    return BaselineReconciliation(outcome.resent + outcome.requeued, outcome.failed)

@@ -17,6 +17,8 @@ from app.errors import Conflict, InvalidInput, PermissionDenied
 from app.models import AuditEntry, Challenge, Phase, Submission, SubmissionStatus, Team, User
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
+from app.services import runs as runs_service
+from app.services import scoring_runs as scoring_runs_service
 from app.services import teams as teams_service
 
 RESCORABLE = (SubmissionStatus.SCORED, SubmissionStatus.FAILED)
@@ -74,20 +76,16 @@ def rescore(
     """Queue scored or failed submissions again; returns their ids. Limits are untouched."""
     ids = []
     for candidate in submissions:
-        submission = _locked(session, candidate.id)
+        submission = runs_service.locked(session, Submission, candidate.id)
         if submission is None or submission.status not in RESCORABLE:
             continue
         if submission.status == SubmissionStatus.FAILED:
             submission.quota_exempt = True  # it had given its quota back; rescoring is free
-        submission.status = SubmissionStatus.QUEUED
+        runs_service.requeue(scoring_runs_service.SCORING_RUN, submission, fresh=True)
         submission.miou = None
         submission.iou_tumor = submission.iou_stroma = submission.iou_normal = None
         submission.result = None
         submission.finished_at = None
-        submission.attempts = 0
-        submission.claimed_task_id = None
-        submission.error = ""
-        submission.updated_at = utcnow()
         ids.append(submission.id)
     if ids:
         phase = submissions[0].phase
@@ -116,19 +114,10 @@ def rescorable(*, session: Session, phase: Phase) -> list[Submission]:
     )
 
 
-def _locked(session: Session, submission_id: int) -> Submission | None:
-    """Re-read a submission under a row lock, so a worker's claim cannot interleave."""
-    return session.scalar(
-        select(Submission)
-        .where(Submission.id == submission_id)
-        .with_for_update(of=Submission)
-        .execution_options(populate_existing=True)
-    )
-
-
 def cancel(*, session: Session, submission: Submission, actor: User) -> None:
     """Cancel a queued submission (it then counts against no limit)."""
-    locked = _locked(session, submission.id)
+    # Under the row lock, so a worker's claim cannot interleave.
+    locked = runs_service.locked(session, Submission, submission.id)
     if locked is None or locked.status != SubmissionStatus.QUEUED:
         raise Conflict(f"only queued submissions can be cancelled; this one is {submission.status}")
     submission.status = SubmissionStatus.CANCELLED

@@ -160,7 +160,8 @@ def test_the_corpus_is_large_enough():
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_hostile_archive_gets_a_clear_answer(api, client, settings, sessions, storage):
-    from workers.tasks import WorkerContext, run_scoring
+    from workers.context import WorkerContext
+    from workers.tasks import run_scoring
 
     context = WorkerContext(settings)
     path = "/api/v1/challenges/wsss4luad/phases/validation/submissions"

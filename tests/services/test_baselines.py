@@ -9,6 +9,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import BaselineModel, Challenge
 from app.services import baselines as baselines_service
+from app.services import runs as runs_service
 from tests.factories import make_phase
 
 
@@ -143,3 +144,28 @@ def test_a_run_needs_a_model_of_the_same_challenge(session, storage, tmp_path):
         baselines_service.request_run(
             session=session, phase=phase, model=foreign, actor=None, enqueue=lambda _: None
         )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_heartbeat_keeps_only_the_claiming_message_s_run_alive(session, queued_run):
+    kind = baselines_service.BASELINE_RUN
+    beat = runs_service.heartbeat
+    assert not beat(session=session, kind=kind, run_id=queued_run.id, task_id="a"), "queued"
+    baselines_service.claim_run(session=session, run_id=queued_run.id, max_attempts=3, task_id="a")
+    queued_run.updated_at = utcnow() - timedelta(hours=1)
+    session.commit()
+
+    assert not beat(session=session, kind=kind, run_id=queued_run.id, task_id="b")
+    assert beat(session=session, kind=kind, run_id=queued_run.id, task_id="a")
+    session.commit()
+
+    outcome = baselines_service.reconcile_runs(
+        session=session,
+        resend_after=timedelta(minutes=30),
+        running_timeout=timedelta(minutes=36),
+        max_attempts=3,
+    )
+    assert outcome.resent == [], "the timeout counts from the last sign of life"
+    session.commit()
+    session.refresh(queued_run)
+    assert queued_run.status == "running" and queued_run.claimed_task_id == "a"

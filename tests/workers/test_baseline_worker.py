@@ -131,7 +131,7 @@ def test_a_checkpoint_the_model_cannot_read_fails_the_run_in_plain_words(
     settings, session, sessions, storage, tmp_path, demo_data
 ):
     from workers.baseline import run_baseline_job
-    from workers.tasks import WorkerContext
+    from workers.context import WorkerContext
 
     phase = challenges_service.import_phase(
         session=session,

@@ -11,6 +11,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
+import workers.runs
 import workers.tasks
 from app.db import transaction, utcnow
 from app.models import Phase, Submission
@@ -24,7 +25,8 @@ from tests.workers.conftest import (
     reload,
     submit,
 )
-from workers.tasks import WorkerContext, run_scoring
+from workers.context import WorkerContext
+from workers.tasks import run_scoring
 
 
 @pytest.fixture
@@ -350,3 +352,26 @@ def test_an_unexpected_scoring_error_fails_the_run_instead_of_leaving_it_running
     assert failed.status == "failed"
     assert "internal error" in failed.error
     assert "a bug" not in failed.error
+
+
+def test_the_worker_s_heartbeat_is_throttled_and_moves_the_running_timeout(
+    ctx, settings, session, sessions, queued, monkeypatch
+):
+    with transaction(sessions) as claiming:
+        scoring_runs.claim(
+            session=claiming, submission_id=queued.id, max_attempts=3, task_id="message-1"
+        )
+    long_ago = utcnow() - timedelta(hours=1)
+    row = session.get(Submission, queued.id)
+    row.updated_at = long_ago
+    session.commit()
+    beat = workers.runs.Heartbeat(workers.tasks.ScoringJob(ctx), queued.id, "message-1")
+
+    beat()
+    assert reload(sessions, queued.id).updated_at == long_ago, "too soon after the claim"
+    monkeypatch.setattr(workers.runs, "HEARTBEAT_EVERY_S", 0.0)
+    beat()
+
+    assert reload(sessions, queued.id).updated_at > long_ago
+    outcome = reconcile(sessions, settings)
+    assert outcome.requeued == [] and reload(sessions, queued.id).status == "running"
