@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements/dev.lock requirements/baseline-cpu.lock
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m app.demo $(DEMO_DIR)
+	$(BIN)/python -m app.devtools.demo $(DEMO_DIR)
 
 lint: install
 	$(BIN)/ruff check .

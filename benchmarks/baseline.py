@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from app.demo_data import split_sizes
+from app.devtools.demo_data import split_sizes
 from reference_models.mlps.checkpoint import Checkpoint
 from reference_models.mlps.inference import Segmenter
 from reference_models.mlps.presets import get_preset

@@ -70,7 +70,7 @@ def free_port() -> int:
 def dataset(work: Path) -> tuple[Path, str]:
     if (REAL_VALIDATION / "mask").is_dir():
         return REAL_VALIDATION, "real WSSS4LUAD validation split (40 images, 65.9 Mpx)"
-    from app.demo_data import make_demo_data
+    from app.devtools.demo_data import make_demo_data
 
     make_demo_data(work / "demo", seed=0, scale="full")
     return work / "demo" / "2.validation", "synthetic full-scale validation split"

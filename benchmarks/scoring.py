@@ -207,7 +207,7 @@ def main() -> None:
         if not synthetic:
             gt_dir, label = REAL_VALIDATION, "real WSSS4LUAD validation split"
         else:
-            from app.demo_data import make_demo_data
+            from app.devtools.demo_data import make_demo_data
 
             make_demo_data(work / "demo", seed=0, scale="full")
             gt_dir, label = work / "demo" / "3.testing", "synthetic full-scale test split"

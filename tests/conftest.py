@@ -90,7 +90,7 @@ def storage(settings):
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small synthetic dataset of `make-demo-data`, generated once per test process."""
-    from app.demo_data import make_demo_data
+    from app.devtools.demo_data import make_demo_data
 
     root = tmp_path_factory.mktemp("demo-data")
     make_demo_data(root)

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from app.demo_data import DemoDataSummary, make_demo_data, training_patch
+from app.devtools.demo_data import DemoDataSummary, make_demo_data, training_patch
 from app.scoring.classes import BACKGROUND, NORMAL, STROMA, TUMOR, flat_palette
 
 SPLITS = ("2.validation", "3.testing")

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, transaction, utcnow
-from app.demo_data import make_demo_data
+from app.devtools.demo_data import make_demo_data
 from app.migrate import upgrade
 from app.queue import TaskSender, make_celery
 from app.services import accounts as accounts_service

@@ -1,0 +1,1 @@
+"""Developer tools: the synthetic dataset and `make demo`; never imported by the server."""
