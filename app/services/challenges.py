@@ -1,5 +1,6 @@
 """Challenges, organizers and phases, including importing a phase's dataset."""
 
+import re
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -12,16 +13,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.models import Challenge, ChallengeOrganizer, Phase, User
 from app.scoring import GroundTruthError, GroundTruthFolder, prepare_ground_truth
 from app.scoring.png import HEADER_BYTES, read_header
 from app.services import leaderboard as leaderboard_service
+from app.services import teams as teams_service
 from app.services.storage import Storage
 
 VISIBILITIES = ("public", "after_end", "organizers")
 MAX_LIMIT = 1_000_000
 COUNTING_RULES = ("best", "latest", "selected")
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+"""What a challenge or phase slug created from the console looks like (it is part of URLs)."""
+
+
+def check_slug(*, slug: str, field: str) -> str:
+    """Return the slug when it follows SLUG; raise InvalidInput on `field` otherwise."""
+    if not SLUG.fullmatch(slug):
+        raise InvalidInput({field: "use lower-case letters, digits and hyphens"})
+    return slug
 
 
 def get_challenge(*, session: Session, slug: str) -> Challenge:
@@ -35,6 +46,27 @@ def get_challenge(*, session: Session, slug: str) -> Challenge:
 def list_challenges(*, session: Session) -> list[Challenge]:
     """Return every challenge, newest first."""
     return list(session.scalars(select(Challenge).order_by(Challenge.created_at.desc())))
+
+
+def list_organized(*, session: Session, user: User) -> list[Challenge]:
+    """Return the challenges the user organizes (every one for site admins), newest first."""
+    return [
+        challenge
+        for challenge in list_challenges(session=session)
+        if is_organizer(session=session, challenge=challenge, user=user)
+    ]
+
+
+def create_challenge(*, session: Session, slug: str, title: str, creator: User) -> Challenge:
+    """Create a challenge (site admins only) and make its creator an organizer."""
+    if not creator.is_admin:
+        raise PermissionDenied("only site admins create challenges")
+    check_slug(slug=slug, field="slug")
+    if session.scalar(select(Challenge.id).where(Challenge.slug == slug)) is not None:
+        raise Conflict(f"a challenge named {slug!r} exists already")
+    challenge = ensure_challenge(session=session, slug=slug, title=title)
+    add_organizer(session=session, challenge=challenge, user=creator)
+    return challenge
 
 
 def get_phase(*, session: Session, challenge: Challenge, slug: str) -> Phase:
@@ -184,6 +216,22 @@ def leaderboard_visible(
     if visible_to_everyone(phase, now):
         return True
     return is_organizer(session=session, challenge=phase.challenge, user=user)
+
+
+def data_archive_key(*, session: Session, phase: Phase, user: User) -> str:
+    """Return the storage key of the phase's data download, for organizers and approved
+    teams once the phase has started; PermissionDenied or NotFound otherwise."""
+    if not is_organizer(session=session, challenge=phase.challenge, user=user):
+        membership = teams_service.get_membership(
+            session=session, challenge=phase.challenge, user=user
+        )
+        if membership is None or membership.team.status != "approved":
+            raise PermissionDenied("the data is for approved participants; register a team first")
+        if phase_state(phase) == "upcoming":
+            raise PermissionDenied("the phase has not started; its data is released when it opens")
+    if not phase.data_archive_key:
+        raise NotFound("this phase has no data yet")
+    return phase.data_archive_key
 
 
 def visible_to_everyone(phase: Schedule, now: datetime | None = None) -> bool:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import SessionFactory
 from app.services import leaderboard as leaderboard_service
 from app.services.leaderboard import BoardStamp
 
@@ -115,7 +115,7 @@ class StampReader:
         self._slots: dict[tuple[str, str], _Slot] = {}
 
     async def read(
-        self, sessions: sessionmaker[Session], challenge_slug: str, phase_slug: str
+        self, sessions: SessionFactory, challenge_slug: str, phase_slug: str
     ) -> BoardStamp | None:
         """Return the stamp of a phase's leaderboard, read after this call began."""
         key = (challenge_slug, phase_slug)
@@ -130,7 +130,7 @@ class StampReader:
         self,
         key: tuple[str, str],
         slot: _Slot,
-        sessions: sessionmaker[Session],
+        sessions: SessionFactory,
         previous: "asyncio.Task[BoardStamp | None] | None",
     ) -> BoardStamp | None:
         if previous is not None:
@@ -148,7 +148,7 @@ class StampReader:
 
 
 def _read_stamp(
-    sessions: sessionmaker[Session], challenge_slug: str, phase_slug: str
+    sessions: SessionFactory, challenge_slug: str, phase_slug: str
 ) -> BoardStamp | None:
     with sessions() as session:
         stamp = leaderboard_service.read_stamp(

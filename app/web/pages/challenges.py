@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Challenge, Phase, User
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
@@ -158,17 +158,9 @@ def phase_data(
 ) -> Response:
     """Download the phase's images and background masks (never its ground truth)."""
     phase = _phase(session, slug, phase_slug)
-    if not challenges_service.is_organizer(session=session, challenge=phase.challenge, user=user):
-        membership = teams_service.get_membership(
-            session=session, challenge=phase.challenge, user=user
-        )
-        if membership is None or membership.team.status != "approved":
-            raise PermissionDenied("the data is for approved participants; register a team first")
-        if challenges_service.phase_state(phase) == "upcoming":
-            raise PermissionDenied("the phase has not started; its data is released when it opens")
-    if not phase.data_archive_key:
-        raise NotFound("this phase has no data yet")
-    path = storage.path(phase.data_archive_key)
+    path = storage.path(
+        challenges_service.data_archive_key(session=session, phase=phase, user=user)
+    )
     return FileResponse(path, media_type="application/zip", filename=path.name)
 
 
