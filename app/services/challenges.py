@@ -3,10 +3,11 @@
 import re
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -201,12 +202,87 @@ class Schedule(Protocol):
 
 def phase_state(phase: Schedule, now: datetime | None = None) -> str:
     """Return 'upcoming', 'open' or 'closed'."""
+    return _state(phase.starts_at, phase.ends_at, now)
+
+
+def _state(starts_at: datetime, ends_at: datetime | None, now: datetime | None) -> str:
     now = now or utcnow()
-    if now < phase.starts_at:
+    if now < starts_at:
         return "upcoming"
-    if phase.ends_at is not None and now >= phase.ends_at:
+    if ends_at is not None and now >= ends_at:
         return "closed"
     return "open"
+
+
+# What the challenge page shows of a challenge and of each phase to a visitor without a
+# session (the phases' dates give their states). A column added to that page must be
+# added here, or the page stored for visitors would not change with it.
+_PAGE_CHALLENGE_COLUMNS = (
+    Challenge.id,
+    Challenge.slug,
+    Challenge.title,
+    Challenge.summary,
+    Challenge.description_md,
+    Challenge.rules_md,
+    Challenge.data_md,
+)
+_PAGE_PHASE_COLUMNS = (
+    Phase.id,
+    Phase.slug,
+    Phase.title,
+    Phase.starts_at,
+    Phase.ends_at,
+    Phase.image_count,
+    Phase.daily_limit,
+    Phase.total_limit,
+    Phase.counting,
+    Phase.created_at,
+)
+
+
+@dataclass(frozen=True)
+class ChallengeStamp:
+    """What the challenge page shows visitors without a session, as plain values: two
+    equal stamps (and equal phase states) describe the same page."""
+
+    challenge: tuple[Any, ...]
+    phases: tuple[tuple[Any, ...], ...]
+    """Every phase of the challenge, ordered by id, as the values of _PAGE_PHASE_COLUMNS."""
+
+    def phase_states(self, now: datetime | None = None) -> tuple[str, ...]:
+        """Return each phase's state at `now`, in the order of `phases`."""
+        return tuple(_state(values[3], values[4], now) for values in self.phases)
+
+
+def read_challenge_stamp(*, session: Session, slug: str) -> ChallengeStamp | None:
+    """Read the stamp of a challenge's page in one query; None when there is no such
+    challenge (the caller's ordinary path then answers 404)."""
+    rows = session.execute(
+        select(*_PAGE_CHALLENGE_COLUMNS, *_PAGE_PHASE_COLUMNS)
+        .outerjoin(Phase, Phase.challenge_id == Challenge.id)
+        .where(Challenge.slug == slug)
+    ).all()
+    if not rows:
+        return None
+    width = len(_PAGE_CHALLENGE_COLUMNS)
+    phases = (tuple(row[width:]) for row in rows if row[width] is not None)
+    return ChallengeStamp(tuple(rows[0][:width]), _by_id(phases))
+
+
+def challenge_stamp_of(challenge: Challenge) -> ChallengeStamp:
+    """The stamp of a challenge loaded as ORM objects: equal to what read_challenge_stamp()
+    reads for the same database state."""
+    return ChallengeStamp(
+        tuple(getattr(challenge, column.key) for column in _PAGE_CHALLENGE_COLUMNS),
+        _by_id(
+            tuple(getattr(phase, column.key) for column in _PAGE_PHASE_COLUMNS)
+            for phase in challenge.phases
+        ),
+    )
+
+
+def _by_id(phases: Iterable[tuple[Any, ...]]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(sorted(phases, key=lambda values: int(values[0])))
 
 
 def leaderboard_visible(

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
+from app.db import Session
 from app.errors import NotAuthenticated, PermissionDenied
 from app.models import Submission
 from app.schemas.api import (
@@ -35,7 +35,7 @@ from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.web.deps import ApiUser, SessionDep, StorageDep, TasksDep, get_api_user
 from app.web.guards import ApiOrganizedPhase, ApiOrganizedSubmission, ApiOwnSubmission
-from app.web.public_cache import RenderedViews
+from app.web.public_cache import CachedViewDep, PublicView, Rendered
 from app.web.routing import TransactionRoute
 from app.web.uploads import submit_upload
 
@@ -146,79 +146,62 @@ async def get_leaderboard(
     request: Request,
     challenge: str,
     phase: str,
+    session: SessionDep,
+    cached_view: CachedViewDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Read a leaderboard, honouring its visibility (public ones need no token)."""
     # Async: calls without a token get the answer serialized before for the current stamp
     # when there is one (see app.web.public_cache), without a thread hop of their own; the
     # others are answered in one thread hop, database work included.
-    view = ("leaderboard API", challenge, phase)
+    view = None
     if authorization is None:
-        state = request.app.state
-        stamp = await state.stamps.read(state.sessions, challenge, phase)
-        if stamp is not None and challenges_service.visible_to_everyone(stamp):
-            key = (*view, stamp)
-            body = state.public_views.get(key)
-            if body is None:
-                response, _ = await state.public_renders.run(
-                    key,
-                    lambda: run_in_threadpool(
-                        _leaderboard, request, challenge, phase, authorization, view
-                    ),
-                )
-                body = response.body
-            return Response(body, media_type="application/json")
-    return await run_in_threadpool(_leaderboard, request, challenge, phase, authorization, view)
+        view = PublicView(
+            name=("leaderboard API", challenge, phase),
+            challenge=challenge,
+            phase=phase,
+            moment=challenges_service.visible_to_everyone,
+            media_type="application/json",
+        )
+    return await cached_view(view, lambda: _leaderboard(session, challenge, phase, authorization))
 
 
 def _leaderboard(
-    request: Request,
-    challenge: str,
-    phase: str,
-    authorization: str | None,
-    view: tuple[str, ...],
-) -> Response:
-    with request.app.state.sessions() as session:
-        try:
-            user = get_api_user(session, authorization)
-            found = challenges_service.get_challenge_phase(
-                session=session, challenge_slug=challenge, phase_slug=phase
-            )
-            if not challenges_service.leaderboard_visible(session=session, phase=found, user=user):
-                if user is None:
-                    raise NotAuthenticated("this leaderboard is not public")
-                raise PermissionDenied("this leaderboard is hidden until the organizers publish it")
-            rows = leaderboard_service.leaderboard(session=session, phase=found)
-            body = (
-                LeaderboardRead(
-                    challenge=challenge,
-                    phase=phase,
-                    rows=[
-                        LeaderboardRowRead(
-                            rank=row.rank,
-                            team=row.team,
-                            miou=row.miou,
-                            iou=ClassIou(tumor=row.tumor, stroma=row.stroma, normal=row.normal),
-                            baseline=row.baseline,
-                            entries=row.entries,
-                            method_name=row.method_name,
-                            submitted_at=row.submitted_at,
-                        )
-                        for row in rows
-                    ],
+    session: Session, challenge: str, phase: str, authorization: str | None
+) -> Rendered:
+    user = get_api_user(session, authorization)
+    found = challenges_service.get_challenge_phase(
+        session=session, challenge_slug=challenge, phase_slug=phase
+    )
+    if not challenges_service.leaderboard_visible(session=session, phase=found, user=user):
+        if user is None:
+            raise NotAuthenticated("this leaderboard is not public")
+        raise PermissionDenied("this leaderboard is hidden until the organizers publish it")
+    rows = leaderboard_service.leaderboard(session=session, phase=found)
+    body = (
+        LeaderboardRead(
+            challenge=challenge,
+            phase=phase,
+            rows=[
+                LeaderboardRowRead(
+                    rank=row.rank,
+                    team=row.team,
+                    miou=row.miou,
+                    iou=ClassIou(tumor=row.tumor, stroma=row.stroma, normal=row.normal),
+                    baseline=row.baseline,
+                    entries=row.entries,
+                    method_name=row.method_name,
+                    submitted_at=row.submitted_at,
                 )
-                .model_dump_json(by_alias=True)  # the bytes FastAPI's response_model gives
-                .encode()
-            )
-            if user is None and challenges_service.visible_to_everyone(found):
-                # Keyed by the objects it was read from, not by the stamp read before.
-                views: RenderedViews = request.app.state.public_views
-                views.put((*view, leaderboard_service.stamp_of(found)), body)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    return Response(body, media_type="application/json")
+                for row in rows
+            ],
+        )
+        .model_dump_json(by_alias=True)  # the bytes FastAPI's response_model gives
+        .encode()
+    )
+    shared = user is None and challenges_service.visible_to_everyone(found)
+    response = Response(body, media_type="application/json")
+    return response, leaderboard_service.stamp_of(found) if shared else None
 
 
 @router.get("/challenges/{challenge}/phases/{phase}/remaining", response_model=RemainingRead)
