@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import Session as Session  # re-exported: app.web names it from here
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -106,7 +107,12 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+SessionFactory = sessionmaker[Session]
+"""What make_sessionmaker returns. The web layer, which may not import SQLAlchemy (an
+import-linter contract keeps its queries in app.services), names the types from here."""
+
+
+def make_sessionmaker(engine: Engine) -> SessionFactory:
     """Return a session factory whose objects stay readable after commit."""
     factory = sessionmaker(engine, expire_on_commit=False)
 

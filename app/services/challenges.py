@@ -1,18 +1,20 @@
 """Challenges, organizers and phases, including importing a phase's dataset."""
 
+import re
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.models import (
     Challenge,
     ChallengeOrganizer,
@@ -26,10 +28,20 @@ from app.models import (
 from app.scoring import GroundTruthError, GroundTruthFolder, prepare_ground_truth
 from app.scoring.png import HEADER_BYTES, read_header
 from app.services import leaderboard as leaderboard_service
+from app.services import teams as teams_service
 from app.services.choices import choice_error, parse_choice
 from app.services.storage import Storage
 
 MAX_LIMIT = 1_000_000
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+"""What a challenge or phase slug created from the console looks like (it is part of URLs)."""
+
+
+def check_slug(*, slug: str, field: str) -> str:
+    """Return the slug when it follows SLUG; raise InvalidInput on `field` otherwise."""
+    if not SLUG.fullmatch(slug):
+        raise InvalidInput({field: "use lower-case letters, digits and hyphens"})
+    return slug
 
 
 def get_challenge(*, session: Session, slug: str) -> Challenge:
@@ -43,6 +55,27 @@ def get_challenge(*, session: Session, slug: str) -> Challenge:
 def list_challenges(*, session: Session) -> list[Challenge]:
     """Return every challenge, newest first."""
     return list(session.scalars(select(Challenge).order_by(Challenge.created_at.desc())))
+
+
+def list_organized(*, session: Session, user: User) -> list[Challenge]:
+    """Return the challenges the user organizes (every one for site admins), newest first."""
+    return [
+        challenge
+        for challenge in list_challenges(session=session)
+        if is_organizer(session=session, challenge=challenge, user=user)
+    ]
+
+
+def create_challenge(*, session: Session, slug: str, title: str, creator: User) -> Challenge:
+    """Create a challenge (site admins only) and make its creator an organizer."""
+    if not creator.is_admin:
+        raise PermissionDenied("only site admins create challenges")
+    check_slug(slug=slug, field="slug")
+    if session.scalar(select(Challenge.id).where(Challenge.slug == slug)) is not None:
+        raise Conflict(f"a challenge named {slug!r} exists already")
+    challenge = ensure_challenge(session=session, slug=slug, title=title)
+    add_organizer(session=session, challenge=challenge, user=creator)
+    return challenge
 
 
 def get_phase(*, session: Session, challenge: Challenge, slug: str) -> Phase:
@@ -177,12 +210,87 @@ class Schedule(Protocol):
 
 def phase_state(phase: Schedule, now: datetime | None = None) -> PhaseState:
     """Return whether the phase is upcoming, open or closed at `now`."""
+    return _state(phase.starts_at, phase.ends_at, now)
+
+
+def _state(starts_at: datetime, ends_at: datetime | None, now: datetime | None) -> PhaseState:
     now = now or utcnow()
-    if now < phase.starts_at:
+    if now < starts_at:
         return PhaseState.UPCOMING
-    if phase.ends_at is not None and now >= phase.ends_at:
+    if ends_at is not None and now >= ends_at:
         return PhaseState.CLOSED
     return PhaseState.OPEN
+
+
+# What the challenge page shows of a challenge and of each phase to a visitor without a
+# session (the phases' dates give their states). A column added to that page must be
+# added here, or the page stored for visitors would not change with it.
+_PAGE_CHALLENGE_COLUMNS = (
+    Challenge.id,
+    Challenge.slug,
+    Challenge.title,
+    Challenge.summary,
+    Challenge.description_md,
+    Challenge.rules_md,
+    Challenge.data_md,
+)
+_PAGE_PHASE_COLUMNS = (
+    Phase.id,
+    Phase.slug,
+    Phase.title,
+    Phase.starts_at,
+    Phase.ends_at,
+    Phase.image_count,
+    Phase.daily_limit,
+    Phase.total_limit,
+    Phase.counting,
+    Phase.created_at,
+)
+
+
+@dataclass(frozen=True)
+class ChallengeStamp:
+    """What the challenge page shows visitors without a session, as plain values: two
+    equal stamps (and equal phase states) describe the same page."""
+
+    challenge: tuple[Any, ...]
+    phases: tuple[tuple[Any, ...], ...]
+    """Every phase of the challenge, ordered by id, as the values of _PAGE_PHASE_COLUMNS."""
+
+    def phase_states(self, now: datetime | None = None) -> tuple[str, ...]:
+        """Return each phase's state at `now`, in the order of `phases`."""
+        return tuple(_state(values[3], values[4], now) for values in self.phases)
+
+
+def read_challenge_stamp(*, session: Session, slug: str) -> ChallengeStamp | None:
+    """Read the stamp of a challenge's page in one query; None when there is no such
+    challenge (the caller's ordinary path then answers 404)."""
+    rows = session.execute(
+        select(*_PAGE_CHALLENGE_COLUMNS, *_PAGE_PHASE_COLUMNS)
+        .outerjoin(Phase, Phase.challenge_id == Challenge.id)
+        .where(Challenge.slug == slug)
+    ).all()
+    if not rows:
+        return None
+    width = len(_PAGE_CHALLENGE_COLUMNS)
+    phases = (tuple(row[width:]) for row in rows if row[width] is not None)
+    return ChallengeStamp(tuple(rows[0][:width]), _by_id(phases))
+
+
+def challenge_stamp_of(challenge: Challenge) -> ChallengeStamp:
+    """The stamp of a challenge loaded as ORM objects: equal to what read_challenge_stamp()
+    reads for the same database state."""
+    return ChallengeStamp(
+        tuple(getattr(challenge, column.key) for column in _PAGE_CHALLENGE_COLUMNS),
+        _by_id(
+            tuple(getattr(phase, column.key) for column in _PAGE_PHASE_COLUMNS)
+            for phase in challenge.phases
+        ),
+    )
+
+
+def _by_id(phases: Iterable[tuple[Any, ...]]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(sorted(phases, key=lambda values: int(values[0])))
 
 
 def leaderboard_visible(
@@ -192,6 +300,22 @@ def leaderboard_visible(
     if visible_to_everyone(phase, now):
         return True
     return is_organizer(session=session, challenge=phase.challenge, user=user)
+
+
+def data_archive_key(*, session: Session, phase: Phase, user: User) -> str:
+    """Return the storage key of the phase's data download, for organizers and approved
+    teams once the phase has started; PermissionDenied or NotFound otherwise."""
+    if not is_organizer(session=session, challenge=phase.challenge, user=user):
+        membership = teams_service.get_membership(
+            session=session, challenge=phase.challenge, user=user
+        )
+        if membership is None or membership.team.status != "approved":
+            raise PermissionDenied("the data is for approved participants; register a team first")
+        if phase_state(phase) == PhaseState.UPCOMING:
+            raise PermissionDenied("the phase has not started; its data is released when it opens")
+    if not phase.data_archive_key:
+        raise NotFound("this phase has no data yet")
+    return phase.data_archive_key
 
 
 def visible_to_everyone(phase: Schedule, now: datetime | None = None) -> bool:

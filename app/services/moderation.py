@@ -6,6 +6,7 @@ reason that can be undone.
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -101,6 +102,31 @@ def rescore(
         for submission_id in ids:
             after_commit(session, partial(enqueue, submission_id))
     return ids
+
+
+def list_submissions(
+    *,
+    session: Session,
+    phase: Phase,
+    limit: int,
+    team_name: str = "",
+    status: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+) -> list[Submission]:
+    """Return a phase's submissions, newest first, filtered by team name, status and time."""
+    query = select(Submission).where(Submission.phase_id == phase.id)
+    if team_name:
+        query = query.join(Team, Team.id == Submission.team_id).where(
+            Team.name.icontains(team_name, autoescape=True)
+        )
+    if status:
+        query = query.where(Submission.status == status)
+    if created_from is not None:
+        query = query.where(Submission.created_at >= created_from)
+    if created_before is not None:
+        query = query.where(Submission.created_at < created_before)
+    return list(session.scalars(query.order_by(Submission.id.desc()).limit(limit)))
 
 
 def rescorable(*, session: Session, phase: Phase) -> list[Submission]:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.models import Challenge, RegistrationMode, Team, TeamMember, TeamStatus, User
 from app.services.choices import parse_choice
 
@@ -24,6 +24,47 @@ def get_membership(
             TeamMember.challenge_id == challenge.id, TeamMember.user_id == user.id
         )
     )
+
+
+def require_team(*, session: Session, challenge: Challenge, user: User) -> Team:
+    """Return the user's team in this challenge, or raise PermissionDenied."""
+    membership = get_membership(session=session, challenge=challenge, user=user)
+    if membership is None:
+        raise PermissionDenied("register a team for this challenge first")
+    return membership.team
+
+
+def ensure_team(
+    *, session: Session, challenge: Challenge, user: User, name: str, accept_rules: bool
+) -> Team:
+    """Return the user's team when it has this name, registering it when the user has none."""
+    membership = get_membership(session=session, challenge=challenge, user=user)
+    if membership is None:
+        return register_team(
+            session=session, challenge=challenge, user=user, name=name, accept_rules=accept_rules
+        )
+    if membership.team.name.casefold() != " ".join(name.split()).casefold():
+        raise Conflict(f"you are already in team {membership.team.name!r} of this challenge")
+    return membership.team
+
+
+def list_teams(*, session: Session, challenge: Challenge) -> list[Team]:
+    """Return the challenge's participating teams, pending ones first, oldest first."""
+    return list(
+        session.scalars(
+            select(Team)
+            .where(Team.challenge_id == challenge.id, Team.is_baseline.is_(False))
+            .order_by(Team.status.desc(), Team.created_at)
+        )
+    )
+
+
+def get_team(*, session: Session, challenge: Challenge, team_id: int) -> Team:
+    """Return a team of this challenge by id, or raise NotFound."""
+    team = session.get(Team, team_id)
+    if team is None or team.challenge_id != challenge.id:
+        raise NotFound("no such team")
+    return team
 
 
 def _check_team_name(name: str) -> str:

@@ -8,13 +8,12 @@ when the caller may not act, 404 for what they may not know exists, 422 for bad 
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
-from app.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied
-from app.models import Phase, Submission, SubmissionStatus, User
+from app.db import Session
+from app.errors import NotAuthenticated, PermissionDenied
+from app.models import Submission, SubmissionStatus, TeamStatus
 from app.schemas.api import (
     ClassIou,
     ErrorRead,
@@ -28,17 +27,17 @@ from app.schemas.api import (
     SubmissionRead,
     TeamRead,
 )
-from app.services import api_tokens as api_tokens_service
 from app.services import challenges as challenges_service
 from app.services import exports as exports_service
 from app.services import leaderboard as leaderboard_service
 from app.services import moderation as moderation_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
-from app.web.deps import RowId, SessionDep, StorageDep, TasksDep
-from app.web.pages.submissions import submit_upload
-from app.web.public_cache import RenderedViews
+from app.web.deps import ApiUser, SessionDep, StorageDep, TasksDep, get_api_user
+from app.web.guards import ApiOrganizedPhase, ApiOrganizedSubmission, ApiOwnSubmission
+from app.web.public_cache import CachedViewDep, PublicView, Rendered
 from app.web.routing import TransactionRoute
+from app.web.uploads import submit_upload
 
 ERRORS: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorRead} for status in (401, 403, 404, 409, 422, 429)
@@ -47,37 +46,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(prefix="/api/v1", tags=["api"], responses=ERRORS, route_class=TransactionRoute)
 
 
-def get_api_user(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
-) -> User | None:
-    """Return the token's user, None without a token; 401 for a bad or revoked token."""
-    if authorization is None:
-        return None
-    scheme, _, secret = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise NotAuthenticated("send the token as 'Authorization: Bearer <token>'")
-    user = api_tokens_service.resolve_token(session=session, secret=secret.strip())
-    session.commit()  # no lock may outlive this thread hop (see app.web.routing)
-    if user is None:
-        raise NotAuthenticated("the token is invalid, expired or revoked")
-    return user
-
-
-def require_api_user(user: Annotated[User | None, Depends(get_api_user, scope="function")]) -> User:
-    """Refuse anonymous calls with 401."""
-    if user is None:
-        raise NotAuthenticated("this endpoint needs an API token (Authorization: Bearer ...)")
-    return user
-
-
-MaybeApiUser = Annotated[User | None, Depends(get_api_user, scope="function")]
-ApiUser = Annotated[User, Depends(require_api_user, scope="function")]
-
-
 def submission_read(submission: Submission) -> SubmissionRead:
     """Convert a submission row for the API."""
     scores = None
-    if submission.status == "scored":
+    if submission.status == SubmissionStatus.SCORED:
         scores = Scores(
             miou=submission.miou,
             iou=ClassIou(
@@ -96,7 +68,7 @@ def submission_read(submission: Submission) -> SubmissionRead:
         created_at=submission.created_at,
         finished_at=submission.finished_at,
         scores=scores,
-        error=submission.error or None if submission.status == "failed" else None,
+        error=submission.error or None if submission.status == SubmissionStatus.FAILED else None,
     )
 
 
@@ -108,27 +80,20 @@ def submission_read(submission: Submission) -> SubmissionRead:
 )
 def join(challenge: str, body: JoinRequest, session: SessionDep, user: ApiUser) -> Response:
     """Register the caller's team (201 when approved at once, 202 while pending)."""
-    found = challenges_service.get_challenge(session=session, slug=challenge)
-    membership = teams_service.get_membership(session=session, challenge=found, user=user)
-    if membership is not None:
-        if membership.team.name.casefold() != " ".join(body.team.split()).casefold():
-            raise Conflict(f"you are already in team {membership.team.name!r} of this challenge")
-        team = membership.team
-    else:
-        team = teams_service.register_team(
-            session=session,
-            challenge=found,
-            user=user,
-            name=body.team,
-            accept_rules=body.accept_rules,
-        )
+    team = teams_service.ensure_team(
+        session=session,
+        challenge=challenges_service.get_challenge(session=session, slug=challenge),
+        user=user,
+        name=body.team,
+        accept_rules=body.accept_rules,
+    )
     payload = TeamRead(
         id=team.id,
         name=team.name,
         status=team.status,
         invite_code=team.invite_code,
     )
-    status_code = 201 if team.status == "approved" else 202
+    status_code = 201 if team.status == TeamStatus.APPROVED else 202
     return JSONResponse(payload.model_dump(mode="json"), status_code=status_code)
 
 
@@ -171,11 +136,9 @@ def submit(
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionRead)
-def get_submission(submission_id: RowId, session: SessionDep, user: ApiUser) -> SubmissionRead:
+def get_submission(submission: ApiOwnSubmission) -> SubmissionRead:
     """Read a submission of the caller's team (organizers read every one)."""
-    return submission_read(
-        submissions_service.get_submission(session=session, submission_id=submission_id, user=user)
-    )
+    return submission_read(submission)
 
 
 @router.get("/challenges/{challenge}/phases/{phase}/leaderboard", response_model=LeaderboardRead)
@@ -183,79 +146,62 @@ async def get_leaderboard(
     request: Request,
     challenge: str,
     phase: str,
+    session: SessionDep,
+    cached_view: CachedViewDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Read a leaderboard, honouring its visibility (public ones need no token)."""
     # Async: calls without a token get the answer serialized before for the current stamp
     # when there is one (see app.web.public_cache), without a thread hop of their own; the
     # others are answered in one thread hop, database work included.
-    view = ("leaderboard API", challenge, phase)
+    view = None
     if authorization is None:
-        state = request.app.state
-        stamp = await state.stamps.read(state.sessions, challenge, phase)
-        if stamp is not None and challenges_service.visible_to_everyone(stamp):
-            key = (*view, stamp)
-            body = state.public_views.get(key)
-            if body is None:
-                response, _ = await state.public_renders.run(
-                    key,
-                    lambda: run_in_threadpool(
-                        _leaderboard, request, challenge, phase, authorization, view
-                    ),
-                )
-                body = response.body
-            return Response(body, media_type="application/json")
-    return await run_in_threadpool(_leaderboard, request, challenge, phase, authorization, view)
+        view = PublicView(
+            name=("leaderboard API", challenge, phase),
+            challenge=challenge,
+            phase=phase,
+            moment=challenges_service.visible_to_everyone,
+            media_type="application/json",
+        )
+    return await cached_view(view, lambda: _leaderboard(session, challenge, phase, authorization))
 
 
 def _leaderboard(
-    request: Request,
-    challenge: str,
-    phase: str,
-    authorization: str | None,
-    view: tuple[str, ...],
-) -> Response:
-    with request.app.state.sessions() as session:
-        try:
-            user = get_api_user(session, authorization)
-            found = challenges_service.get_challenge_phase(
-                session=session, challenge_slug=challenge, phase_slug=phase
-            )
-            if not challenges_service.leaderboard_visible(session=session, phase=found, user=user):
-                if user is None:
-                    raise NotAuthenticated("this leaderboard is not public")
-                raise PermissionDenied("this leaderboard is hidden until the organizers publish it")
-            rows = leaderboard_service.leaderboard(session=session, phase=found)
-            body = (
-                LeaderboardRead(
-                    challenge=challenge,
-                    phase=phase,
-                    rows=[
-                        LeaderboardRowRead(
-                            rank=row.rank,
-                            team=row.team,
-                            miou=row.miou,
-                            iou=ClassIou(tumor=row.tumor, stroma=row.stroma, normal=row.normal),
-                            baseline=row.baseline,
-                            entries=row.entries,
-                            method_name=row.method_name,
-                            submitted_at=row.submitted_at,
-                        )
-                        for row in rows
-                    ],
+    session: Session, challenge: str, phase: str, authorization: str | None
+) -> Rendered:
+    user = get_api_user(session, authorization)
+    found = challenges_service.get_challenge_phase(
+        session=session, challenge_slug=challenge, phase_slug=phase
+    )
+    if not challenges_service.leaderboard_visible(session=session, phase=found, user=user):
+        if user is None:
+            raise NotAuthenticated("this leaderboard is not public")
+        raise PermissionDenied("this leaderboard is hidden until the organizers publish it")
+    rows = leaderboard_service.leaderboard(session=session, phase=found)
+    body = (
+        LeaderboardRead(
+            challenge=challenge,
+            phase=phase,
+            rows=[
+                LeaderboardRowRead(
+                    rank=row.rank,
+                    team=row.team,
+                    miou=row.miou,
+                    iou=ClassIou(tumor=row.tumor, stroma=row.stroma, normal=row.normal),
+                    baseline=row.baseline,
+                    entries=row.entries,
+                    method_name=row.method_name,
+                    submitted_at=row.submitted_at,
                 )
-                .model_dump_json(by_alias=True)  # the bytes FastAPI's response_model gives
-                .encode()
-            )
-            if user is None and challenges_service.visible_to_everyone(found):
-                # Keyed by the objects it was read from, not by the stamp read before.
-                views: RenderedViews = request.app.state.public_views
-                views.put((*view, leaderboard_service.stamp_of(found)), body)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    return Response(body, media_type="application/json")
+                for row in rows
+            ],
+        )
+        .model_dump_json(by_alias=True)  # the bytes FastAPI's response_model gives
+        .encode()
+    )
+    shared = user is None and challenges_service.visible_to_everyone(found)
+    response = Response(body, media_type="application/json")
+    return response, leaderboard_service.stamp_of(found) if shared else None
 
 
 @router.get("/challenges/{challenge}/phases/{phase}/remaining", response_model=RemainingRead)
@@ -264,10 +210,8 @@ def get_remaining(challenge: str, phase: str, session: SessionDep, user: ApiUser
     found = challenges_service.get_challenge_phase(
         session=session, challenge_slug=challenge, phase_slug=phase
     )
-    membership = teams_service.get_membership(session=session, challenge=found.challenge, user=user)
-    if membership is None:
-        raise PermissionDenied("register a team for this challenge first")
-    left = submissions_service.remaining(session=session, phase=found, team=membership.team)
+    team = teams_service.require_team(session=session, challenge=found.challenge, user=user)
+    left = submissions_service.remaining(session=session, phase=found, team=team)
     return RemainingRead(
         today=left.today,
         total=left.total,
@@ -280,42 +224,20 @@ def get_remaining(challenge: str, phase: str, session: SessionDep, user: ApiUser
 # --- Organizer endpoints ---------------------------------------------------------------
 
 
-def _organized_submission(session: SessionDep, submission_id: RowId, user: User) -> Submission:
-    submission = session.get(Submission, submission_id)
-    # 404 rather than 403 for non-organizers, as for participants: ids reveal nothing.
-    if submission is None or not challenges_service.is_organizer(
-        session=session, challenge=submission.phase.challenge, user=user
-    ):
-        raise NotFound("no such submission")
-    return submission
-
-
-def _organized_phase(session: SessionDep, challenge: str, phase: str, user: User) -> Phase:
-    found = challenges_service.get_challenge_phase(
-        session=session, challenge_slug=challenge, phase_slug=phase
-    )
-    moderation_service.require_organizer(session=session, challenge=found.challenge, user=user)
-    return found
-
-
 @router.get(
     "/challenges/{challenge}/phases/{phase}/submissions",
     response_model=list[SubmissionRead],
     tags=["organizer"],
 )
 def list_submissions(
-    challenge: str,
-    phase: str,
+    found: ApiOrganizedPhase,
     session: SessionDep,
-    user: ApiUser,
     status: SubmissionStatus | None = None,
 ) -> list[SubmissionRead]:
     """List every submission of a phase, newest first (organizers)."""
-    found = _organized_phase(session, challenge, phase, user)
-    query = select(Submission).where(Submission.phase_id == found.id)
-    if status is not None:
-        query = query.where(Submission.status == status)
-    rows = session.scalars(query.order_by(Submission.id.desc()).limit(5000))
+    rows = moderation_service.list_submissions(
+        session=session, phase=found, status=status, limit=5000
+    )
     return [submission_read(row) for row in rows]
 
 
@@ -326,10 +248,9 @@ def list_submissions(
     tags=["organizer"],
 )
 def rescore_submission(
-    submission_id: RowId, session: SessionDep, user: ApiUser, tasks: TasksDep
+    submission: ApiOrganizedSubmission, session: SessionDep, user: ApiUser, tasks: TasksDep
 ) -> RescoreRead:
     """Score a submission again (organizers; never counts against limits)."""
-    submission = _organized_submission(session, submission_id, user)
     queued = moderation_service.rescore(
         session=session, submissions=[submission], actor=user, enqueue=tasks.score
     )
@@ -343,10 +264,9 @@ def rescore_submission(
     tags=["organizer"],
 )
 def rescore_phase(
-    challenge: str, phase: str, session: SessionDep, user: ApiUser, tasks: TasksDep
+    found: ApiOrganizedPhase, session: SessionDep, user: ApiUser, tasks: TasksDep
 ) -> RescoreRead:
     """Score every scored or failed submission of a phase again (organizers)."""
-    found = _organized_phase(session, challenge, phase, user)
     targets = moderation_service.rescorable(session=session, phase=found)
     queued = moderation_service.rescore(
         session=session, submissions=targets, actor=user, enqueue=tasks.score
@@ -357,9 +277,10 @@ def rescore_phase(
 @router.post(
     "/submissions/{submission_id}/cancel", response_model=SubmissionRead, tags=["organizer"]
 )
-def cancel_submission(submission_id: RowId, session: SessionDep, user: ApiUser) -> SubmissionRead:
+def cancel_submission(
+    submission: ApiOrganizedSubmission, session: SessionDep, user: ApiUser
+) -> SubmissionRead:
     """Cancel a queued submission (organizers)."""
-    submission = _organized_submission(session, submission_id, user)
     moderation_service.cancel(session=session, submission=submission, actor=user)
     return submission_read(submission)
 
@@ -368,10 +289,9 @@ def cancel_submission(submission_id: RowId, session: SessionDep, user: ApiUser) 
     "/submissions/{submission_id}/moderation", response_model=SubmissionRead, tags=["organizer"]
 )
 def moderate_submission(
-    submission_id: RowId, body: ModerationRequest, session: SessionDep, user: ApiUser
+    submission: ApiOrganizedSubmission, body: ModerationRequest, session: SessionDep, user: ApiUser
 ) -> SubmissionRead:
     """Hide, disqualify or restore a submission, with a reason (organizers)."""
-    submission = _organized_submission(session, submission_id, user)
     moderation_service.set_visibility(
         session=session,
         submission=submission,
@@ -388,14 +308,11 @@ def moderate_submission(
     responses={200: {"content": {"text/csv": {}, "application/x-tex": {}}}},
 )
 def export(
-    challenge: str,
-    phase: str,
+    found: ApiOrganizedPhase,
     name: Literal["leaderboard.csv", "leaderboard.tex", "submissions.csv"],
     session: SessionDep,
-    user: ApiUser,
 ) -> Response:
     """Export the leaderboard (CSV, LaTeX) or every submission (CSV) (organizers)."""
-    found = _organized_phase(session, challenge, phase, user)
     if name == "submissions.csv":
         return Response(
             exports_service.submissions_csv(session=session, phase=found), media_type="text/csv"

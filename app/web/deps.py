@@ -2,18 +2,21 @@
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Path, Request
-from sqlalchemy.orm import Session
+from anyio import CancelScope
+from fastapi import Depends, Header, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
+from app.db import Session
 from app.errors import NotAuthenticated, PermissionDenied
 from app.models import User
 from app.queue import TaskSender
+from app.services import api_tokens as api_tokens_service
 from app.services import sessions as sessions_service
 from app.services.mail import Mailer
 from app.services.storage import Storage
@@ -30,15 +33,26 @@ def get_settings_from_app(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session; commit when the endpoint returns, roll back when it raises."""
-    with request.app.state.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Yield a session; commit when the endpoint returns, roll back when it raises.
+
+    Async, so that a request that never touches the database (a stored public view, see
+    app.web.public_cache) costs no thread hop: a new session holds no connection, and sync
+    endpoints commit in their own thread (app.web.routing). Whatever is still open here is
+    committed or rolled back in a thread, never on the event loop.
+    """
+    session = request.app.state.sessions()
+    try:
+        yield session
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    except BaseException:
+        if session.in_transaction():
+            with CancelScope(shield=True):  # a client gone away still gets its rollback
+                await run_in_threadpool(session.rollback)
+        raise
+    finally:
+        session.close()
 
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -132,3 +146,32 @@ async def verify_csrf(request: Request, settings: SettingsDep) -> None:
 
 
 CsrfDep = Depends(verify_csrf)
+
+
+def get_api_user(
+    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> User | None:
+    """Return the token's user, None without a token; 401 for a bad or revoked token."""
+    if authorization is None:
+        return None
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotAuthenticated("send the token as 'Authorization: Bearer <token>'")
+    user = api_tokens_service.resolve_token(session=session, secret=secret.strip())
+    session.commit()  # no lock may outlive this thread hop (see app.web.routing)
+    if user is None:
+        raise NotAuthenticated("the token is invalid, expired or revoked")
+    return user
+
+
+MaybeApiUser = Annotated[User | None, Depends(get_api_user, scope="function")]
+
+
+def require_api_user(user: MaybeApiUser) -> User:
+    """Refuse anonymous API calls with 401."""
+    if user is None:
+        raise NotAuthenticated("this endpoint needs an API token (Authorization: Bearer ...)")
+    return user
+
+
+ApiUser = Annotated[User, Depends(require_api_user, scope="function")]

@@ -1,17 +1,21 @@
-"""Rendered public views (the leaderboard page and its API answer), kept per process.
+"""Rendered public views (the challenge page, the leaderboard page and its API answer),
+kept per process, served by one helper: cached_view(view, render).
 
 A public view is the same for every visitor who is not logged in, so its bytes are
-rendered once and served again while its key is current. The key holds the
-leaderboard's BoardStamp (read with one light query per request, or shared between the
-requests that arrive while one such query waits; see StampReader), whether the board is
-visible to everyone at that moment, and whatever else of the request the view shows. A
-new score bumps the phase's leaderboard_version, part of the stamp, so the next request
+rendered once and served again while its key is current. The key holds the view's stamp
+(a leaderboard's BoardStamp or a challenge's ChallengeStamp, read with one light query
+per request, or shared between the requests that arrive while one such query waits; see
+StampReader), what of the moment the view shows (whether the board is visible to
+everyone, the phases' states), and whatever else of the request the view shows. A new
+score bumps the phase's leaderboard_version, part of a BoardStamp, so the next request
 renders anew (the requests that miss together share one render; see SharedRenders); an
-organizer's change to the phase or its challenge changes the stamp too.
+organizer's change to the texts, a phase or the challenge changes the stamps too.
 
 Only visitors without a session cookie (pages) or without a token (API) are served from
 here, so nothing that depends on who is asking (the user's name, their team's row, the
-logout form's CSRF token, an organizer's view of a hidden board) is ever stored.
+logout form's CSRF token, an organizer's view of a hidden board) is ever stored. A
+render runs in one thread hop on the request's own session (the normal dependency) and
+commits there; a stored view costs no thread hop and no session work at all.
 """
 
 import asyncio
@@ -19,13 +23,21 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from anyio import to_thread
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from app.db import Session, SessionFactory
+from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
+from app.services.challenges import ChallengeStamp
 from app.services.leaderboard import BoardStamp
+from app.web.deps import SessionDep
+
+Stamp = BoardStamp | ChallengeStamp
 
 MAX_ENTRIES = 256
 
@@ -65,6 +77,10 @@ class RenderedViews:
             return len(self._bodies)
 
 
+class _Abandoned(Exception):
+    """The request rendering a shared view went away before it finished."""
+
+
 class SharedRenders:
     """Renders of a shared view that requests with the same key wait for together.
 
@@ -72,33 +88,44 @@ class SharedRenders:
     renders it and the others, whose keys (the stamp they read after they arrived) are the
     same, take its result instead of rendering it again each. The render reads the
     database after that stamp was read, so what it shows is never older than the stamp.
+    The first request renders in its own task (on its own session), so it cannot end, and
+    close that session, while its render still runs; if it goes away, the others render.
     """
 
     def __init__(self) -> None:
-        self._tasks: dict[Hashable, asyncio.Future[Any]] = {}
+        self._results: dict[Hashable, asyncio.Future[Any]] = {}
 
     async def run(self, key: Hashable, render: Callable[[], Awaitable[Any]]) -> tuple[Any, bool]:
-        """Return the result of the render in flight for `key` (starting it if there is
-        none) and whether this call started it."""
-        task = self._tasks.get(key)
-        started = task is None
-        if task is None:
-            task = asyncio.ensure_future(render())
-            self._tasks[key] = task
-            task.add_done_callback(lambda done: self._forget(key, done))
-            task.add_done_callback(_retrieve)
-        # Shielded: a caller that goes away does not cancel the render the others wait for.
-        return await asyncio.shield(task), started
-
-    def _forget(self, key: Hashable, task: "asyncio.Future[Any]") -> None:
-        if self._tasks.get(key) is task:
-            del self._tasks[key]
+        """Return the result of the render in flight for `key` (running it if there is
+        none) and whether this call ran it."""
+        while (pending := self._results.get(key)) is not None:
+            try:
+                # Shielded: a waiter that goes away does not cancel the shared result.
+                return await asyncio.shield(pending), False
+            except _Abandoned:
+                continue  # its renderer went away: render, or wait for a newer one
+        result = asyncio.get_running_loop().create_future()
+        result.add_done_callback(_retrieve)
+        self._results[key] = result
+        try:
+            value = await render()
+        except asyncio.CancelledError:
+            result.set_exception(_Abandoned())
+            raise
+        except BaseException as error:
+            result.set_exception(error)
+            raise
+        finally:
+            if self._results.get(key) is result:
+                del self._results[key]
+        result.set_result(value)
+        return value, True
 
 
 @dataclass
 class _Slot:
-    running: "asyncio.Task[BoardStamp | None] | None" = None
-    waiting: "asyncio.Task[BoardStamp | None] | None" = None
+    running: "asyncio.Task[Stamp | None] | None" = None
+    waiting: "asyncio.Task[Stamp | None] | None" = None
 
 
 class StampReader:
@@ -112,12 +139,13 @@ class StampReader:
     """
 
     def __init__(self) -> None:
-        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._slots: dict[tuple[str, str | None], _Slot] = {}
 
     async def read(
-        self, sessions: sessionmaker[Session], challenge_slug: str, phase_slug: str
-    ) -> BoardStamp | None:
-        """Return the stamp of a phase's leaderboard, read after this call began."""
+        self, sessions: SessionFactory, challenge_slug: str, phase_slug: str | None
+    ) -> Stamp | None:
+        """Return the stamp of a phase's leaderboard (or, without a phase, of the
+        challenge's page), read after this call began."""
         key = (challenge_slug, phase_slug)
         slot = self._slots.setdefault(key, _Slot())
         if slot.waiting is None:
@@ -128,11 +156,11 @@ class StampReader:
 
     async def _run(
         self,
-        key: tuple[str, str],
+        key: tuple[str, str | None],
         slot: _Slot,
-        sessions: sessionmaker[Session],
-        previous: "asyncio.Task[BoardStamp | None] | None",
-    ) -> BoardStamp | None:
+        sessions: SessionFactory,
+        previous: "asyncio.Task[Stamp | None] | None",
+    ) -> Stamp | None:
         if previous is not None:
             await asyncio.wait([previous])
         this = asyncio.current_task()
@@ -148,12 +176,16 @@ class StampReader:
 
 
 def _read_stamp(
-    sessions: sessionmaker[Session], challenge_slug: str, phase_slug: str
-) -> BoardStamp | None:
+    sessions: SessionFactory, challenge_slug: str, phase_slug: str | None
+) -> Stamp | None:
     with sessions() as session:
-        stamp = leaderboard_service.read_stamp(
-            session=session, challenge_slug=challenge_slug, phase_slug=phase_slug
-        )
+        stamp: Stamp | None
+        if phase_slug is None:
+            stamp = challenges_service.read_challenge_stamp(session=session, slug=challenge_slug)
+        else:
+            stamp = leaderboard_service.read_stamp(
+                session=session, challenge_slug=challenge_slug, phase_slug=phase_slug
+            )
         session.commit()  # end the read (on SQLite, every transaction holds the write lock)
         return stamp
 
@@ -162,3 +194,70 @@ def _retrieve(task: "asyncio.Future[Any]") -> None:
     # Every waiter may have gone; mark the failure as seen so asyncio does not log it.
     if not task.cancelled():
         task.exception()
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """What identifies a view shown alike to every visitor without a session or token."""
+
+    name: tuple[Hashable, ...]
+    """Whatever of the request the view shows (path, base URL, query parameters)."""
+    challenge: str
+    phase: str | None
+    """The leaderboard whose stamp the view follows; None: the challenge page's stamp."""
+    moment: Callable[[Any], Hashable]
+    """What of the current time the view shows, read from its stamp (called with it)."""
+    media_type: str
+
+
+Rendered = tuple[Response, Stamp | None]
+"""A rendered response, and the stamp of the rows it was rendered from when every visitor
+without a session may be served it again (None: it is not stored)."""
+
+
+class CachedView:
+    """The request's cached_view(view, render): a stored rendering of `view` when one is
+    current, else `render()` run in one thread hop on the request's session."""
+
+    def __init__(self, request: Request, session: Session) -> None:
+        self._state = request.app.state
+        self._session = session
+
+    async def __call__(self, view: PublicView | None, render: Callable[[], Rendered]) -> Response:
+        """Serve `view` from the stored bytes when current (None: never stored)."""
+        if view is None:
+            return (await run_in_threadpool(self._render, None, render))[0]
+        stamp = await self._state.stamps.read(self._state.sessions, view.challenge, view.phase)
+        if stamp is None:  # no such challenge or phase: the render answers 404
+            return (await run_in_threadpool(self._render, None, render))[0]
+        views: RenderedViews = self._state.public_views
+        key = (view.name, stamp, view.moment(stamp))
+        body = views.get(key)
+        if body is not None:
+            return Response(body, media_type=view.media_type)
+        shared: SharedRenders = self._state.public_renders
+        (response, _), started = await shared.run(
+            key, lambda: run_in_threadpool(self._render, view, render)
+        )
+        # The request that rendered sends the response itself; the others send copies.
+        if started:
+            return response  # type: ignore[no-any-return]
+        return Response(response.body, response.status_code, media_type=view.media_type)
+
+    def _render(self, view: PublicView | None, render: Callable[[], Rendered]) -> Rendered:
+        response, stamp = render()
+        if view is not None and stamp is not None:
+            # Keyed by the objects it was rendered from, not by the stamp read before: on
+            # PostgreSQL the two reads may see different commits.
+            views: RenderedViews = self._state.public_views
+            views.put((view.name, stamp, view.moment(stamp)), bytes(response.body))
+        self._session.commit()  # no lock may outlive this thread hop (see app.web.routing)
+        return response, stamp
+
+
+async def get_cached_view(request: Request, session: SessionDep) -> CachedView:
+    """Return the request's cached_view helper."""
+    return CachedView(request, session)
+
+
+CachedViewDep = Annotated[CachedView, Depends(get_cached_view, scope="function")]

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.routing import APIRoute
-from sqlalchemy.orm import Session
+
+from app.db import Session
 
 
 def commits_before_returning(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,8 +10,8 @@ import asyncio
 from collections import defaultdict
 
 from anyio import to_thread
-from sqlalchemy.orm import Session, sessionmaker
 
+from app.db import SessionFactory
 from app.models import SubmissionStatus
 from app.services import submissions as submissions_service
 
@@ -22,7 +22,7 @@ MAX_WAIT_SECONDS = 30.0
 class StatusWatcher:
     """Wakes waiters when a submission's status is no longer the one they know."""
 
-    def __init__(self, sessions: sessionmaker[Session], tick: float = TICK_SECONDS) -> None:
+    def __init__(self, sessions: SessionFactory, tick: float = TICK_SECONDS) -> None:
         self._sessions = sessions
         self._tick = tick
         self._waiters: defaultdict[int, list[tuple[str, asyncio.Future[None]]]] = defaultdict(list)

@@ -3,8 +3,9 @@
 Roles: anonymous, a participant (member of the team that owns the submission), a rival
 (another team), an organizer of another challenge, the challenge's organizer, a site admin.
 "allow" means the request got past authorization (any answer but 401/403/404 or a bounce
-to the log-in page); "login" means it was sent to log in (pages) or got 401 (API); "deny"
-means 403, or 404 where existence itself is private.
+to the log-in page); "login" means it was sent to log in (pages) or got 401 (API);
+"forbidden" means 403, for what the caller may see but not change; "hidden" means 404, for
+what the caller may not know exists (app.web.guards). Console and API answer alike.
 """
 
 from typing import Any
@@ -27,27 +28,30 @@ SIGNED_IN = {"anonymous": "login"} | dict.fromkeys(ROLES[1:], "allow")
 OWNER = {
     "anonymous": "login",
     "participant": "allow",
-    "rival": "deny",
-    "other_organizer": "deny",
+    "rival": "hidden",
+    "other_organizer": "hidden",
     "organizer": "allow",
     "admin": "allow",
 }
 ORGANIZER = {
     "anonymous": "login",
-    "participant": "deny",
-    "rival": "deny",
-    "other_organizer": "deny",
+    "participant": "forbidden",
+    "rival": "forbidden",
+    "other_organizer": "forbidden",
     "organizer": "allow",
     "admin": "allow",
 }
+# A submission's team sees it but may not moderate it; nobody else may know it exists.
+ORGANIZED_SUBMISSION = ORGANIZER | {"rival": "hidden", "other_organizer": "hidden"}
 MEMBER = {
     "anonymous": "login",
     "participant": "allow",
     "rival": "allow",
-    "other_organizer": "deny",
+    "other_organizer": "forbidden",
     "organizer": "allow",
     "admin": "allow",
 }
+NOT_A_TEAM = {"organizer": "forbidden", "admin": "forbidden"}
 
 P = "/challenges/wsss4luad/phases/validation"
 ORG = "/organizer/wsss4luad"
@@ -70,7 +74,7 @@ MATRIX = {
     ("POST", "/account/tokens/{token_id}/revoke"): (
         "/account/tokens/10000/revoke",
         {},
-        {**SIGNED_IN, **dict.fromkeys(ROLES[1:], "deny")},
+        {**SIGNED_IN, **dict.fromkeys(ROLES[1:], "hidden")},
     ),
     ("GET", "/"): ("/", None, PUBLIC),
     ("GET", "/challenges/{slug}"): ("/challenges/wsss4luad", None, PUBLIC),
@@ -91,12 +95,12 @@ MATRIX = {
     ("POST", "/challenges/{slug}/phases/{phase_slug}/submissions"): (
         f"{P}/submissions",
         "file",
-        {**MEMBER, "organizer": "deny", "admin": "deny"},
+        {**MEMBER, **NOT_A_TEAM},
     ),
     ("POST", "/challenges/{slug}/phases/{phase_slug}/precheck"): (
         f"{P}/precheck",
         "file",
-        {**MEMBER, "organizer": "deny", "admin": "deny"},
+        {**MEMBER, **NOT_A_TEAM},
     ),
     ("GET", "/challenges/{slug}/phases/{phase_slug}/submissions"): (
         f"{P}/submissions",
@@ -118,7 +122,7 @@ MATRIX = {
     ("POST", "/organizer"): (
         "/organizer",
         {"slug": "brand-new", "title": "New"},
-        {"anonymous": "login"} | dict.fromkeys(ROLES[1:5], "deny") | {"admin": "allow"},
+        {"anonymous": "login"} | dict.fromkeys(ROLES[1:5], "forbidden") | {"admin": "allow"},
     ),
     ("GET", "/organizer/{slug}"): (ORG, None, ORGANIZER),
     ("POST", "/organizer/{slug}/teams/{team_id}/status"): (
@@ -134,7 +138,7 @@ MATRIX = {
     ("POST", "/organizer/submissions/{submission_id}/rescore"): (
         "/organizer/submissions/{submission_id}/rescore",
         {},
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("GET", "/organizer/{slug}/phases/{phase_slug}/rescore"): (
         f"{ORG}/phases/validation/rescore",
@@ -149,17 +153,17 @@ MATRIX = {
     ("POST", "/organizer/submissions/{submission_id}/cancel"): (
         "/organizer/submissions/{submission_id}/cancel",
         {},
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("POST", "/organizer/submissions/{submission_id}/moderate"): (
         "/organizer/submissions/{submission_id}/moderate",
         {"action": "unhide"},
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("GET", "/organizer/submissions/{submission_id}/archive"): (
         "/organizer/submissions/{submission_id}/archive",
         None,
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("POST", "/organizer/{slug}/phases/{phase_slug}/publish"): (
         f"{ORG}/phases/validation/publish",
@@ -201,7 +205,7 @@ MATRIX = {
     ("POST", "/api/v1/challenges/{challenge}/phases/{phase}/submissions"): (
         f"{A}{P}/submissions",
         "file",
-        {**MEMBER, "organizer": "deny", "admin": "deny"},
+        {**MEMBER, **NOT_A_TEAM},
     ),
     ("GET", "/api/v1/submissions/{submission_id}"): (
         A + "/submissions/{submission_id}",
@@ -216,7 +220,7 @@ MATRIX = {
     ("GET", "/api/v1/challenges/{challenge}/phases/{phase}/remaining"): (
         f"{A}{P}/remaining",
         None,
-        {**MEMBER, "organizer": "deny", "admin": "deny"},
+        {**MEMBER, **NOT_A_TEAM},
     ),
     ("GET", "/api/v1/challenges/{challenge}/phases/{phase}/submissions"): (
         f"{A}{P}/submissions",
@@ -226,7 +230,7 @@ MATRIX = {
     ("POST", "/api/v1/submissions/{submission_id}/rescore"): (
         A + "/submissions/{submission_id}/rescore",
         {},
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("POST", "/api/v1/challenges/{challenge}/phases/{phase}/rescore"): (
         f"{A}{P}/rescore",
@@ -236,12 +240,12 @@ MATRIX = {
     ("POST", "/api/v1/submissions/{submission_id}/cancel"): (
         A + "/submissions/{submission_id}/cancel",
         {},
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("POST", "/api/v1/submissions/{submission_id}/moderation"): (
         A + "/submissions/{submission_id}/moderation",
         {"action": "unhide"},
-        ORGANIZER,
+        ORGANIZED_SUBMISSION,
     ),
     ("GET", "/api/v1/challenges/{challenge}/phases/{phase}/export/{name}"): (
         f"{A}{P}/export/leaderboard.csv",
@@ -253,7 +257,7 @@ MATRIX = {
 
 def all_routes():
     found = set()
-    for module in (accounts, challenges, submissions, organizer, baselines, api):
+    for module in (accounts, challenges, submissions, *organizer.PARTS, baselines, api):
         for route in module.router.routes:
             if isinstance(route, APIRoute):
                 found |= {(method, route.path) for method in route.methods or ()}
@@ -310,8 +314,10 @@ def outcome(response, is_api):
     )
     if to_login or (is_api and response.status_code == 401):
         return "login"
-    if response.status_code in (403, 404):
-        return "deny"
+    if response.status_code == 403:
+        return "forbidden"
+    if response.status_code == 404:
+        return "hidden"
     return "allow"
 
 

@@ -10,27 +10,34 @@ from tests.factories import make_user
 from tests.web.conftest import csrf, log_in
 
 
-def test_participants_and_other_organizers_get_403(client, board):
+def test_participants_and_other_organizers_get_403_and_404_for_what_they_cannot_see(client, board):
+    """403 on the public challenge's console; 404 on a submission only its team and the
+    organizers know of, 403 on it for its own team."""
     _, rows = board
     paths = [
         "/organizer/wsss4luad",
         "/organizer/wsss4luad/phases/validation/submissions",
         "/organizer/wsss4luad/phases/validation/export/leaderboard.csv",
         "/organizer/wsss4luad/audit",
-        f"/organizer/submissions/{rows[0].id}/archive",
     ]
+    archive = f"/organizer/submissions/{rows[0].id}/archive"
     assert client.get(paths[0]).status_code == 303  # anonymous: log in first
-    for email in ("u1@example.org", "out@example.org"):
+    for email, hidden in (
+        ("u0@example.org", 403),
+        ("u1@example.org", 404),
+        ("out@example.org", 404),
+    ):
         client.cookies.clear()
         log_in(client, email)
         for path in paths:
             assert client.get(path).status_code == 403, (email, path)
+        assert client.get(archive).status_code == hidden, email
         token = csrf(client, "/account")
         response = client.post(
             f"/organizer/submissions/{rows[0].id}/moderate",
             data={"csrf_token": token, "action": "hide", "reason": "x"},
         )
-        assert response.status_code == 403
+        assert response.status_code == hidden, email
 
 
 def test_hide_and_undo_with_audit_entries(client, board, session):

@@ -288,3 +288,75 @@ def test_shared_renders_run_once_per_key_and_forget_it_after():
     assert sum(started for _, started in results) == 1 and len(calls) == 1
     run_async(many)
     assert len(calls) == 2  # a later miss renders again
+
+
+CHALLENGE = "/challenges/wsss4luad"
+
+
+def test_anonymous_challenge_page_is_served_again_until_its_texts_or_phases_change(
+    app, client, board, session
+):
+    phase, _ = board
+    first = client.get(CHALLENGE)
+    assert first.context["challenge"].slug == "wsss4luad"
+    hits = views(app).hits
+    again = client.get(CHALLENGE)
+    assert views(app).hits == hits + 1
+    assert again.content == first.content
+    assert again.headers["content-type"] == "text/html; charset=utf-8"
+    add_score(session, phase, "Delta", 0.95, "delta@example.org")
+    assert client.get(CHALLENGE).content == first.content  # a score changes nothing here
+    assert views(app).hits == hits + 2
+    challenges_service.describe_challenge(
+        challenge=phase.challenge, description_md="# Updated welcome"
+    )
+    session.commit()
+    assert "<h1>Updated welcome</h1>" in client.get(CHALLENGE).text
+    phase.daily_limit = 17
+    session.commit()
+    assert "17 per UTC day" in client.get(CHALLENGE).text
+    assert "17 per UTC day" in client.get(CHALLENGE).text  # and that page is served again
+
+
+def test_each_tab_of_the_challenge_page_is_its_own_page(client, board, session):
+    phase, _ = board
+    challenges_service.describe_challenge(challenge=phase.challenge, rules_md="No *peeking*.")
+    session.commit()
+    overview = client.get(CHALLENGE).text
+    rules = client.get(f"{CHALLENGE}?tab=rules").text
+    assert "<em>peeking</em>" in rules and "<em>peeking</em>" not in overview
+    assert client.get(f"{CHALLENGE}?tab=rules").text == rules
+
+
+def test_the_challenge_page_shows_a_phase_opening_when_it_opens(
+    client, board, session, monkeypatch
+):
+    phase, _ = board
+    phase.starts_at = utcnow() + timedelta(hours=1)
+    session.commit()
+    for _ in range(2):
+        assert "badge-upcoming" in client.get(CHALLENGE).text
+    later = utcnow() + timedelta(hours=2)
+    monkeypatch.setattr(challenges_service, "utcnow", lambda: later)
+    for _ in range(2):
+        page = client.get(CHALLENGE).text
+        assert "badge-open" in page and "badge-upcoming" not in page
+
+
+def test_logged_in_visitors_get_their_own_challenge_page(client, board):
+    anonymous = client.get(CHALLENGE).text
+    assert "Sign up to take part" in anonymous
+    log_in(client, "u1@example.org")
+    mine = client.get(CHALLENGE)
+    assert "Team Beta" in mine.text and "Log out" in mine.text
+    client.cookies.clear()
+    served = client.get(CHALLENGE).text
+    assert "Team Beta" not in served and "Log out" not in served
+    assert client.get("/challenges/nope").status_code == 404
+
+
+def test_challenge_stamps_read_and_built_from_objects_agree(board, session):
+    phase, _ = board
+    read = challenges_service.read_challenge_stamp(session=session, slug="wsss4luad")
+    assert read == challenges_service.challenge_stamp_of(phase.challenge)
+    assert challenges_service.read_challenge_stamp(session=session, slug="nope") is None

@@ -3,19 +3,19 @@
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from app.errors import Conflict, InvalidInput
 from app.models import Challenge, User
 from app.services import baselines as baselines_service
 from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
-from app.web.pages.organizer import console_page, organized_challenge, organized_phase
-from app.web.pages.submissions import receive_upload
+from app.web.guards import OrganizedChallenge, OrganizedPhase
+from app.web.pages.organizer.console import console_page, console_router
 from app.web.rendering import redirect
-from app.web.routing import TransactionRoute
+from app.web.uploads import receive_upload
 
-router = APIRouter(prefix="/organizer", tags=["organizer"], route_class=TransactionRoute)
+router = console_router()
 
 CHECKPOINT_UPLOAD = re.compile(r"/organizer/[^/]+/baselines")
 """The upload route of checkpoints, which may exceed the submission size cap (full MLPS:
@@ -47,17 +47,20 @@ def _baselines_page(
 
 @router.get("/{slug}/baselines", response_class=HTMLResponse, name="organizer_baselines")
 def baselines(
-    request: Request, slug: str, session: SessionDep, settings: SettingsDep, user: UserDep
+    request: Request,
+    challenge: OrganizedChallenge,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: UserDep,
 ) -> Response:
     """Baseline checkpoints, the run buttons and the runs so far."""
-    challenge = organized_challenge(session, slug, user)
     return _baselines_page(request, session, settings, user, challenge)
 
 
 @router.post("/{slug}/baselines", dependencies=[CsrfDep], name="organizer_baseline_register")
 def register(
     request: Request,
-    slug: str,
+    challenge: OrganizedChallenge,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
@@ -66,7 +69,6 @@ def register(
     name: Annotated[str, Form()] = "",
 ) -> Response:
     """Store an uploaded checkpoint under a name."""
-    challenge = organized_challenge(session, slug, user)
     upload, sha256 = receive_upload(file, storage)
     try:
         baselines_service.register_model(
@@ -92,26 +94,24 @@ def register(
         )
     finally:
         upload.unlink(missing_ok=True)  # moved into storage on success
-    return redirect(f"/organizer/{slug}/baselines")
+    return redirect(f"/organizer/{challenge.slug}/baselines")
 
 
 @router.post(
     "/{slug}/phases/{phase_slug}/baseline", dependencies=[CsrfDep], name="organizer_baseline_run"
 )
 def run(
-    slug: str,
-    phase_slug: str,
+    phase: OrganizedPhase,
     session: SessionDep,
     user: UserDep,
     tasks: TasksDep,
     model_id: Annotated[RowId, Form()],
 ) -> Response:
     """Queue a GPU-worker run of a baseline model on the phase."""
-    phase = organized_phase(session, slug, phase_slug, user)
     model = baselines_service.model_by_id(
         session=session, challenge=phase.challenge, model_id=model_id
     )
     baselines_service.request_run(
         session=session, phase=phase, model=model, actor=user, enqueue=tasks.baseline
     )
-    return redirect(f"/organizer/{slug}/baselines")
+    return redirect(f"/organizer/{phase.challenge.slug}/baselines")

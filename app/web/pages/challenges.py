@@ -4,14 +4,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
-from app.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from app.models import Challenge, Phase, User
+from app.db import Session
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Challenge, Phase, TeamStatus, User
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
 from app.services import teams as teams_service
+from app.services.challenges import ChallengeStamp
 from app.web.deps import (
     SESSION_COOKIE,
     CsrfDep,
@@ -22,7 +23,7 @@ from app.web.deps import (
     UserDep,
     get_optional_user,
 )
-from app.web.public_cache import RenderedViews
+from app.web.public_cache import CachedViewDep, PublicView, Rendered
 from app.web.rendering import redirect, render
 from app.web.routing import TransactionRoute
 
@@ -52,17 +53,32 @@ def _context(session: SessionDep, challenge: Challenge, user: User | None) -> di
 
 
 @router.get("/challenges/{slug}", response_class=HTMLResponse, name="challenge")
-def challenge_page(
+async def challenge_page(
     request: Request,
     slug: str,
     session: SessionDep,
-    settings: SettingsDep,
-    user: OptionalUserDep,
+    cached_view: CachedViewDep,
     tab: Literal["overview", "rules", "data"] = "overview",
 ) -> Response:
     """Show a challenge: description, rules or data, with its phases."""
+    # Async and stored for visitors without a session, as the leaderboard page is.
+    view = None
+    if _anonymous(request):
+        view = PublicView(
+            name=("challenge page", request.url.path, str(request.base_url), tab),
+            challenge=slug,
+            phase=None,
+            moment=ChallengeStamp.phase_states,
+            media_type="text/html",
+        )
+    return await cached_view(view, lambda: _challenge_page(request, session, slug, tab))
+
+
+def _challenge_page(request: Request, session: Session, slug: str, tab: str) -> Rendered:
+    settings: Settings = request.app.state.settings
+    user = get_optional_user(request, session, settings)
     challenge = challenges_service.get_challenge(session=session, slug=slug)
-    return render(
+    response = render(
         request,
         "challenges/challenge.html",
         settings=settings,
@@ -70,6 +86,7 @@ def challenge_page(
         tab=tab,
         **_context(session, challenge, user),
     )
+    return response, challenges_service.challenge_stamp_of(challenge) if user is None else None
 
 
 @router.get("/challenges/{slug}/register", response_class=HTMLResponse, name="register_form")
@@ -109,7 +126,7 @@ def register(
                 name=team_name,
                 accept_rules=accept_rules,
             )
-            notice = "registered" if team.status == "approved" else "pending"
+            notice = "registered" if team.status == TeamStatus.APPROVED else "pending"
         else:
             team = teams_service.join_team(
                 session=session,
@@ -158,17 +175,9 @@ def phase_data(
 ) -> Response:
     """Download the phase's images and background masks (never its ground truth)."""
     phase = _phase(session, slug, phase_slug)
-    if not challenges_service.is_organizer(session=session, challenge=phase.challenge, user=user):
-        membership = teams_service.get_membership(
-            session=session, challenge=phase.challenge, user=user
-        )
-        if membership is None or membership.team.status != "approved":
-            raise PermissionDenied("the data is for approved participants; register a team first")
-        if challenges_service.phase_state(phase) == "upcoming":
-            raise PermissionDenied("the phase has not started; its data is released when it opens")
-    if not phase.data_archive_key:
-        raise NotFound("this phase has no data yet")
-    path = storage.path(phase.data_archive_key)
+    path = storage.path(
+        challenges_service.data_archive_key(session=session, phase=phase, user=user)
+    )
     return FileResponse(path, media_type="application/zip", filename=path.name)
 
 
@@ -181,6 +190,8 @@ async def leaderboard_page(
     request: Request,
     slug: str,
     phase_slug: str,
+    session: SessionDep,
+    cached_view: CachedViewDep,
     sort: str = "rank",
     order: Literal["asc", "desc"] | None = None,
 ) -> Response:
@@ -188,76 +199,56 @@ async def leaderboard_page(
     # Async: visitors without a session get the page rendered before for the current stamp
     # when there is one (see app.web.public_cache), without a thread hop of their own;
     # everyone else gets it rendered in one thread hop, database work included.
-    order = order or ("asc" if sort in ("rank", "team") else "desc")
-    # Anything of the request that a shared page shows, besides the stamp, is in its key.
-    shared = (
-        SESSION_COOKIE not in request.cookies
-        and "notice" not in request.query_params
-        and sort in leaderboard_service.SORTABLE
+    chosen = order or ("asc" if sort in ("rank", "team") else "desc")
+    view = None
+    if _anonymous(request) and sort in leaderboard_service.SORTABLE:
+        view = PublicView(
+            name=("leaderboard page", request.url.path, str(request.base_url), sort, chosen),
+            challenge=slug,
+            phase=phase_slug,
+            moment=challenges_service.visible_to_everyone,
+            media_type="text/html",
+        )
+    return await cached_view(
+        view, lambda: _leaderboard_page(request, session, slug, phase_slug, sort, chosen)
     )
-    view = ("leaderboard page", request.url.path, str(request.base_url), sort, order)
-    if not shared:
-        return await run_in_threadpool(_leaderboard_page, request, slug, phase_slug, sort, order)
-    state = request.app.state
-    stamp = await state.stamps.read(state.sessions, slug, phase_slug)
-    if stamp is None:  # no such phase: the ordinary path answers 404
-        return await run_in_threadpool(_leaderboard_page, request, slug, phase_slug, sort, order)
-    key = (*view, stamp, challenges_service.visible_to_everyone(stamp))
-    body = state.public_views.get(key)
-    if body is not None:
-        return HTMLResponse(body)
-    response, started = await state.public_renders.run(
-        key,
-        lambda: run_in_threadpool(_leaderboard_page, request, slug, phase_slug, sort, order, view),
-    )
-    # The request that rendered sends the page itself; the others send copies of it.
-    return response if started else HTMLResponse(response.body, response.status_code)
+
+
+def _anonymous(request: Request) -> bool:
+    """Whether the page is the one every visitor without a session sees (no notice)."""
+    return SESSION_COOKIE not in request.cookies and "notice" not in request.query_params
 
 
 def _leaderboard_page(
     request: Request,
+    session: Session,
     slug: str,
     phase_slug: str,
     sort: str,
     order: Literal["asc", "desc"],
-    shared_view: tuple[str, ...] | None = None,
-) -> Response:
+) -> Rendered:
     settings: Settings = request.app.state.settings
-    with request.app.state.sessions() as session:
-        try:
-            user = get_optional_user(request, session, settings)
-            phase = _phase(session, slug, phase_slug)
-            context = _context(session, phase.challenge, user)
-            visible = challenges_service.leaderboard_visible(
-                session=session, phase=phase, user=user
-            )
-            rows: list[leaderboard_service.LeaderboardRow] = []
-            if visible:
-                rows = leaderboard_service.sort_rows(
-                    leaderboard_service.leaderboard(session=session, phase=phase),
-                    sort if sort in leaderboard_service.SORTABLE else "rank",
-                    order == "desc",
-                )
-            response = render(
-                request,
-                "challenges/leaderboard.html",
-                settings=settings,
-                user=user,
-                phase=phase,
-                rows=rows,
-                visible=visible,
-                sort=sort,
-                order=order,
-                **context,
-            )
-            if shared_view is not None and user is None:
-                # Keyed by the objects the page was rendered from, not by the stamp read
-                # before: on PostgreSQL the two reads may see different commits.
-                views: RenderedViews = request.app.state.public_views
-                key = (*shared_view, leaderboard_service.stamp_of(phase), visible)
-                views.put(key, bytes(response.body))
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    return response
+    user = get_optional_user(request, session, settings)
+    phase = _phase(session, slug, phase_slug)
+    context = _context(session, phase.challenge, user)
+    visible = challenges_service.leaderboard_visible(session=session, phase=phase, user=user)
+    rows: list[leaderboard_service.LeaderboardRow] = []
+    if visible:
+        rows = leaderboard_service.sort_rows(
+            leaderboard_service.leaderboard(session=session, phase=phase),
+            sort if sort in leaderboard_service.SORTABLE else "rank",
+            order == "desc",
+        )
+    response = render(
+        request,
+        "challenges/leaderboard.html",
+        settings=settings,
+        user=user,
+        phase=phase,
+        rows=rows,
+        visible=visible,
+        sort=sort,
+        order=order,
+        **context,
+    )
+    return response, leaderboard_service.stamp_of(phase) if user is None else None

@@ -1,27 +1,22 @@
 """Submitting from the browser, following a submission live, and a team's history."""
 
-import hashlib
-import uuid
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.errors import DomainError, InvalidInput, LimitReached
-from app.models import Phase, Submission, User
+from app.models import ExternalData, Phase, User
 from app.services import challenges as challenges_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
-from app.services.storage import Storage
-from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
+from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
+from app.web.guards import OwnSubmission
 from app.web.rendering import redirect, render
 from app.web.routing import TransactionRoute
+from app.web.uploads import receive_upload, submit_upload
 
 router = APIRouter(tags=["submissions"], route_class=TransactionRoute)
-
-_COPY_CHUNK = 1 << 20
 
 
 def _phase(session: SessionDep, slug: str, phase_slug: str) -> Phase:
@@ -32,45 +27,6 @@ def _phase(session: SessionDep, slug: str, phase_slug: str) -> Phase:
 
 def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
-
-
-def receive_upload(upload: UploadFile, storage: Storage) -> tuple[Path, str]:
-    """Copy an uploaded file to a server-named scratch file; return its path and SHA-256."""
-    target = storage.scratch_dir() / f"{uuid.uuid4().hex}.upload"
-    digest = hashlib.sha256()
-    with target.open("wb") as out:
-        while chunk := upload.file.read(_COPY_CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-    return target, digest.hexdigest()
-
-
-def submit_upload(
-    file: UploadFile,
-    *,
-    session: SessionDep,
-    storage: Storage,
-    phase: Phase,
-    user: User,
-    enqueue: Callable[[int], None],
-    **fields: Any,
-) -> Submission:
-    """Receive an uploaded archive and create its submission; the scratch copy never stays."""
-    upload, sha256 = receive_upload(file, storage)
-    try:
-        return submissions_service.create_submission(
-            session=session,
-            storage=storage,
-            phase=phase,
-            user=user,
-            upload=upload,
-            archive_name=file.filename or "submission.zip",
-            sha256=sha256,
-            enqueue=enqueue,
-            **fields,
-        )
-    finally:
-        upload.unlink(missing_ok=True)  # moved into storage on success; scratch otherwise
 
 
 def _submit_context(session: SessionDep, phase: Phase, user: User) -> dict[str, Any]:
@@ -132,7 +88,7 @@ def submit(
     method_name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     url: Annotated[str, Form()] = "",
-    external_data: Annotated[Literal["none", "other"], Form()] = "none",
+    external_data: Annotated[ExternalData, Form()] = ExternalData.NONE,
 ) -> Response:
     """Receive an archive, check it, queue it for scoring, then show its page."""
     phase = _phase(session, slug, phase_slug)
@@ -205,15 +161,12 @@ def precheck(
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse, name="submission")
 def submission_page(
     request: Request,
-    submission_id: RowId,
+    submission: OwnSubmission,
     session: SessionDep,
     settings: SettingsDep,
     user: UserDep,
 ) -> Response:
     """Show a submission, updating live until it is settled."""
-    submission = submissions_service.get_submission(
-        session=session, submission_id=submission_id, user=user
-    )
     membership = teams_service.get_membership(
         session=session, challenge=submission.phase.challenge, user=user
     )
@@ -237,15 +190,12 @@ def submission_page(
 )
 def submission_status(
     request: Request,
-    submission_id: RowId,
+    submission: OwnSubmission,
     session: SessionDep,
     settings: SettingsDep,
     user: UserDep,
 ) -> Response:
     """Return the live status card (polled by htmx until the submission is settled)."""
-    submission = submissions_service.get_submission(
-        session=session, submission_id=submission_id, user=user
-    )
     return render(
         request,
         "submissions/_status.html",
@@ -290,11 +240,8 @@ def team_submissions(
 
 
 @router.post("/submissions/{submission_id}/select", dependencies=[CsrfDep], name="select")
-def select(submission_id: RowId, session: SessionDep, user: UserDep) -> Response:
+def select(submission: OwnSubmission, session: SessionDep) -> Response:
     """Make a scored submission the one that counts for the team."""
-    submission = submissions_service.get_submission(
-        session=session, submission_id=submission_id, user=user
-    )
     submissions_service.select_submission(session=session, submission=submission)
     phase = submission.phase
     return redirect(
