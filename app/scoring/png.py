@@ -304,7 +304,8 @@ def _unpacked(value: int) -> tuple[int, int, int]:
 
 def _check_values(array: IndexArray, max_value: int) -> None:
     """Refuse index values above max_value, listing the values found."""
-    if int(array.max()) <= max_value:
+    # A uint8 array cannot exceed 255, so background masks skip the pass over the pixels.
+    if max_value >= 255 or int(array.max()) <= max_value:
         return
     values = np.unique(array)
     shown = ", ".join(str(v) for v in values[:_MAX_REPORTED_VALUES])
