@@ -52,6 +52,28 @@ def test_cold_and_prepared_scores_equal_brute_force(small_phase, small_masks, tm
     assert [image.name for image in cold.images] == sorted(small_masks)
 
 
+@pytest.mark.parametrize("mode", ["P", "L", "RGB", "RGBA"])
+def test_every_encoding_scores_the_same_on_one_thread_or_many(
+    small_phase, small_masks, tmp_path, mode
+):
+    predictions = perturbed(small_masks, seed=23)
+    archive = write_zip(
+        tmp_path / "s.zip", {name: png_bytes(p, mode) for name, p in predictions.items()}
+    )
+    expected = np.zeros((3, 4), dtype=np.int64)
+    for name, mask in small_masks.items():
+        expected += brute_force_confusion(mask, predictions[name], (mask == 3).astype(np.uint8))
+    folder = GroundTruthFolder(small_phase)
+    prepared = prepare_ground_truth(folder, tmp_path / "prepared")
+    results = [
+        score_path(ground_truth, archive, threads=threads)
+        for ground_truth in (folder, prepared)
+        for threads in (1, 2, 8)
+    ]
+    assert all(result.to_dict() == results[0].to_dict() for result in results)
+    assert np.asarray(results[0].metrics.confusion).tolist() == expected.tolist()
+
+
 def test_background_mask_excludes_pixels_even_where_the_mask_has_a_class(tmp_path):
     from tests.factories import background_png_bytes
 

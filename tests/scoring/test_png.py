@@ -8,7 +8,12 @@ import pytest
 from PIL import Image
 
 from app.scoring.errors import MaskFormatError
-from app.scoring.png import decode_mask, read_header
+from app.scoring.png import (
+    _indices_from_colours,
+    _indices_from_official_colours,
+    decode_mask,
+    read_header,
+)
 from tests.factories import forged_png_header, png_bytes, random_mask
 
 
@@ -202,3 +207,88 @@ def test_palette_image_without_its_palette_is_refused(mask):
     length = int.from_bytes(data[start : start + 4], "big")
     with pytest.raises(MaskFormatError, match="without its PLTE chunk"):
         decode_mask(data[:start] + data[start + 12 + length :])
+
+
+OFFICIAL = {0: (0, 64, 128), 1: (64, 128, 0), 2: (243, 152, 0), 3: (255, 255, 255)}
+
+
+def rgb_png(colours: np.ndarray, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(colours, "RGB").convert(mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_colour_fast_path_maps_every_official_colour_like_the_slow_path(mode):
+    rng = np.random.default_rng(11)
+    indices = rng.integers(0, 4, size=(61, 97), dtype=np.uint8)
+    colours = np.array([OFFICIAL[i] for i in range(4)], dtype=np.uint8)[indices]
+    with Image.open(io.BytesIO(rgb_png(colours, mode))) as image:
+        image.load()
+        fast = _indices_from_official_colours(image)
+        slow = _indices_from_colours(image)
+    assert fast is not None
+    assert fast.dtype == np.uint8
+    assert np.array_equal(fast, indices)
+    assert np.array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+@pytest.mark.parametrize("channel", [0, 1, 2])
+@pytest.mark.parametrize("delta", [-1, 1, 128])
+def test_colour_one_channel_off_an_official_colour_is_refused(index, channel, delta):
+    colour = list(OFFICIAL[index])
+    colour[channel] = (colour[channel] + delta) % 256
+    colours = np.full((9, 13, 3), OFFICIAL[(index + 1) % 4], dtype=np.uint8)
+    colours[4, 6] = colour
+    data = rgb_png(colours)
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert _indices_from_official_colours(image) is None
+        with pytest.raises(MaskFormatError) as slow:
+            _indices_from_colours(image)
+    with pytest.raises(MaskFormatError) as decoded:
+        decode_mask(data)
+    assert str(decoded.value) == str(slow.value)
+    assert f"1 pixels have colours outside the official palette: {tuple(colour)}" in str(
+        decoded.value
+    )
+
+
+def test_colour_fast_path_agrees_with_the_slow_path_on_any_red_value():
+    # Every red value paired with every official (green, blue): only the four official
+    # colours may pass, whichever channel differs.
+    reds = np.arange(256, dtype=np.uint8)
+    for green, blue in [colour[1:] for colour in OFFICIAL.values()]:
+        colours = np.zeros((16, 16, 3), dtype=np.uint8)
+        colours[..., 0] = reds.reshape(16, 16)
+        colours[..., 1], colours[..., 2] = green, blue
+        accepted = {red for red, g, b in OFFICIAL.values() if (g, b) == (green, blue)}
+        for red in range(256):
+            single = np.zeros((1, 1, 3), dtype=np.uint8)
+            single[0, 0] = (red, green, blue)
+            with Image.open(io.BytesIO(rgb_png(single))) as image:
+                image.load()
+                fast = _indices_from_official_colours(image)
+            assert (fast is not None) == (red in accepted)
+        with Image.open(io.BytesIO(rgb_png(colours))) as image:
+            image.load()
+            assert _indices_from_official_colours(image) is None
+
+
+def test_colour_refusal_counts_and_lists_every_unknown_colour_as_before(mask):
+    colours = np.array([OFFICIAL[i] for i in range(4)], dtype=np.uint8)[mask]
+    rng = np.random.default_rng(3)
+    spots = rng.choice(mask.size, size=20, replace=False)
+    flat = colours.reshape(-1, 3)
+    flat[spots] = rng.integers(0, 256, size=(20, 3), dtype=np.uint8)
+    flat[spots[:3]] = (0, 64, 129)
+    data = rgb_png(colours)
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        with pytest.raises(MaskFormatError) as slow:
+            _indices_from_colours(image)
+    with pytest.raises(MaskFormatError) as decoded:
+        decode_mask(data)
+    assert str(decoded.value) == str(slow.value)
+    assert "and more" in str(decoded.value)
