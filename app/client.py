@@ -19,6 +19,8 @@ import httpx2
 CONFIG_FILE = Path("~/.config/wsss4luad/credentials.json")
 # As the API spells them: the client stays free of the server's models and SQLAlchemy.
 SETTLED = ("scored", "failed", "cancelled")
+LONG_POLL_SECONDS = 25.0
+"""How long one request may wait for a change (the server holds it at most 30 s)."""
 
 
 class ClientError(Exception):
@@ -132,19 +134,30 @@ class Client:
                         raise
         raise AssertionError("unreachable")
 
-    def submission(self, submission_id: int) -> dict[str, Any]:
-        """Read a submission's state."""
-        return self._request("GET", f"/api/v1/submissions/{submission_id}")
+    def submission(
+        self, submission_id: int, *, wait: float = 0, since: str | None = None
+    ) -> dict[str, Any]:
+        """Read a submission's state; with `wait`, once it differs from `since` (long poll)."""
+        params: dict[str, Any] = {"wait": wait, "since": since} if wait and since else {}
+        return self._request("GET", f"/api/v1/submissions/{submission_id}", params=params)
 
     def wait(
         self, submission_id: int, *, interval: float = 1.0, timeout: float = 3600
     ) -> dict[str, Any]:
-        """Poll until the submission is scored, failed or cancelled."""
+        """Follow the submission until it is scored, failed or cancelled.
+
+        Each request is a long poll that the server answers as soon as the status changes;
+        `interval` paces the requests only when a server answers at once without a change.
+        """
         deadline = time.monotonic() + timeout
-        while True:
-            state = self.submission(submission_id)
-            if state["status"] in SETTLED:
-                return state
-            if time.monotonic() > deadline:
+        state = self.submission(submission_id)
+        while state["status"] not in SETTLED:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise ClientError(f"submission {submission_id} is still {state['status']}")
-            time.sleep(interval)
+            asked = time.monotonic()
+            known = state["status"]
+            state = self.submission(submission_id, wait=min(LONG_POLL_SECONDS, left), since=known)
+            if state["status"] == known:
+                time.sleep(max(0.0, interval - (time.monotonic() - asked)))
+        return state

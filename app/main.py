@@ -34,6 +34,7 @@ from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import CONTENT_SECURITY_POLICY, LimitBodySize, SecurityHeaders
 from app.web.pages import accounts, baselines, challenges, organizer, submissions
 from app.web.public_cache import RenderedViews, SharedRenders, StampReader
+from app.web.status_watch import StatusWatcher
 from app.web.templating import templates
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.celery = celery
         app.state.tasks = TaskSender(celery)
         app.state.mailer = make_mailer(settings)
+        app.state.status_watcher = StatusWatcher(app.state.sessions)
         collector = DatabaseCollector(app.state.sessions, celery, settings)
         registry.register(collector)
         yield

@@ -69,10 +69,15 @@ class Submitter(HttpUser):
                 response.failure(f"{response.status_code}: {response.text[:120]}")
                 return
             submission_id = response.json()["id"]
+        known = "queued"
         while time.perf_counter() - started < 120:
+            # A long poll, as the submission page and `wsss4luad submit --wait` use it.
             state = self.client.get(
-                f"/api/v1/submissions/{submission_id}", headers=self.headers, name="poll"
+                f"/api/v1/submissions/{submission_id}?wait=25&since={known}",
+                headers=self.headers,
+                name="poll",
             ).json()
+            known = state["status"]
             if state["status"] in ("scored", "failed"):
                 events.request.fire(
                     request_type="SCORE",
@@ -83,4 +88,3 @@ class Submitter(HttpUser):
                     context={},
                 )
                 return
-            time.sleep(0.25)

@@ -8,7 +8,7 @@ when the caller may not act, 404 for what they may not know exists, 422 for bad 
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from app.db import Session
@@ -37,6 +37,7 @@ from app.web.deps import ApiUser, SessionDep, StorageDep, TasksDep, get_api_user
 from app.web.guards import ApiOrganizedPhase, ApiOrganizedSubmission, ApiOwnSubmission
 from app.web.public_cache import CachedViewDep, PublicView, Rendered
 from app.web.routing import TransactionRoute
+from app.web.status_watch import MAX_WAIT_SECONDS, wait_for_change
 from app.web.uploads import submit_upload
 
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -136,8 +137,26 @@ def submit(
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionRead)
-def get_submission(submission: ApiOwnSubmission) -> SubmissionRead:
+async def get_submission(
+    request: Request,
+    submission: ApiOwnSubmission,
+    session: SessionDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to hold the answer until the status differs from `since` "
+            "(a long poll): it comes as soon as the status changes.",
+        ),
+    ] = 0,
+    since: Annotated[
+        SubmissionStatus | None,
+        Query(description="The status the caller knows; by default, the status now."),
+    ] = None,
+) -> SubmissionRead:
     """Read a submission of the caller's team (organizers read every one)."""
+    await wait_for_change(request, session, submission, wait, since)
     return submission_read(submission)
 
 

@@ -10,9 +10,11 @@ import asyncio
 from collections import defaultdict
 
 from anyio import to_thread
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
-from app.db import SessionFactory
-from app.models import SubmissionStatus
+from app.db import Session, SessionFactory
+from app.models import SETTLED_STATUSES, Submission, SubmissionStatus
 from app.services import submissions as submissions_service
 
 TICK_SECONDS = 0.1
@@ -68,3 +70,26 @@ class StatusWatcher:
             found = submissions_service.statuses(session=session, submission_ids=ids)
             session.commit()  # end the read: on SQLite every transaction holds the write lock
             return found
+
+
+async def wait_for_change(
+    request: Request,
+    session: Session,
+    submission: Submission,
+    seconds: float,
+    since: SubmissionStatus | None = None,
+) -> None:
+    """Hold a request up to `seconds` until the submission's status differs from `since`
+    (by default its status now), then read the submission again."""
+    if seconds <= 0 or submission.status in SETTLED_STATUSES:
+        return
+    if since is not None and since != submission.status:
+        return  # it changed already: answer at once
+    watcher: StatusWatcher = request.app.state.status_watcher
+    if await watcher.wait(submission.id, submission.status, seconds):
+        await run_in_threadpool(_read_again, session, submission)
+
+
+def _read_again(session: Session, submission: Submission) -> None:
+    session.refresh(submission)
+    session.commit()  # end the read: on SQLite every transaction holds the write lock

@@ -1,5 +1,6 @@
 """The REST API with personal tokens: join, submit, poll, leaderboard, remaining."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -182,3 +183,44 @@ def test_revoked_and_expired_tokens_stop_working(client, phase, session):
     token.expires_at = utcnow() - timedelta(seconds=1)
     session.commit()
     assert client.post(path, json={"team": "T"}, headers=headers).status_code == 401
+
+
+def test_a_long_poll_answers_with_the_scores_when_they_land(
+    client, phase, session, storage, tmp_path
+):
+    headers = token_for(session, "script@example.org")
+    client.post("/api/v1/challenges/wsss4luad/join", json={"team": "Scripted"}, headers=headers)
+    archive = prediction_zip(tmp_path / "p.zip", phase.masks, damage=0.1)
+    submission_id = post_zip(client, headers, archive).json()["id"]
+    sessions = client.app.state.sessions
+
+    def score() -> None:
+        with sessions() as own:
+            run = scoring_runs.claim(session=own, submission_id=submission_id, max_attempts=3)
+            assert run is not None
+            result = score_path(PreparedGroundTruth(storage.path(run.ground_truth_key)), archive)
+            scoring_runs.finish(session=own, submission_id=submission_id, result=result, seconds=0)
+            own.commit()
+
+    worker = threading.Timer(0.3, score)
+    worker.start()
+    # Without the change the answer would be held for the whole 30 s.
+    state = client.get(f"/api/v1/submissions/{submission_id}?wait=30", headers=headers).json()
+    worker.join()
+    assert state["status"] in ("running", "scored")
+    if state["status"] == "running":
+        state = client.get(
+            f"/api/v1/submissions/{submission_id}?wait=30&since=running", headers=headers
+        ).json()
+    assert state["status"] == "scored"
+    assert state["scores"]["miou"] is not None
+
+
+def test_a_long_poll_longer_than_thirty_seconds_is_refused(client, phase, session, tmp_path):
+    headers = token_for(session, "script@example.org")
+    client.post("/api/v1/challenges/wsss4luad/join", json={"team": "Scripted"}, headers=headers)
+    archive = prediction_zip(tmp_path / "p.zip", phase.masks)
+    submission_id = post_zip(client, headers, archive).json()["id"]
+    response = client.get(f"/api/v1/submissions/{submission_id}?wait=31", headers=headers)
+    assert response.status_code == 422
+    assert "wait" in response.text

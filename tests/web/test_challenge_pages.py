@@ -1,6 +1,7 @@
 """Challenge, registration, data download, submission and leaderboard pages."""
 
 import io
+import threading
 import zipfile
 from datetime import timedelta
 
@@ -126,7 +127,45 @@ def test_upload_queues_a_submission_and_redirects_to_it(client, app, phase, sess
     assert app.state.tasks.sent == [submission.id]
     status = client.get(f"/submissions/{submission.id}/status")
     assert status.context["submission"].status == "queued"
-    assert 'hx-trigger="every 1s"' in status.text
+    assert f'/submissions/{submission.id}/status?since=queued"' in status.text
+    assert 'hx-trigger="load, every 30s"' in status.text
+
+
+def test_the_status_card_answers_when_the_status_changes(client, phase, session, tmp_path):
+    sign_up(client)
+    register(client)
+    upload(client, phase, prediction_zip(tmp_path / "p.zip", phase.masks))
+    submission = session.scalar(select(Submission))
+    session.commit()
+    claim = threading.Timer(
+        0.3,
+        _claim_in_own_session,
+        (client.app.state.sessions, submission.id),
+    )
+    claim.start()
+    # Without the change the request would be held for STATUS_POLL_SECONDS.
+    card = client.get(f"/submissions/{submission.id}/status?since=queued")
+    claim.join()
+    assert card.context["submission"].status == "running"
+    assert "?since=running" in card.text
+
+
+def test_the_status_card_answers_at_once_when_the_caller_is_behind(
+    client, phase, session, tmp_path
+):
+    sign_up(client)
+    register(client)
+    upload(client, phase, prediction_zip(tmp_path / "p.zip", phase.masks))
+    submission = session.scalar(select(Submission))
+    session.commit()
+    card = client.get(f"/submissions/{submission.id}/status?since=running")
+    assert card.context["submission"].status == "queued"
+
+
+def _claim_in_own_session(sessions, submission_id):
+    with sessions() as own:
+        assert scoring_runs.claim(session=own, submission_id=submission_id, max_attempts=3)
+        own.commit()
 
 
 def test_scored_submission_shows_the_scores_and_stops_polling(

@@ -4,9 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from app.config import Settings
+from app.db import Session
 from app.errors import DomainError, InvalidInput, LimitReached
-from app.models import ExternalData, Phase, User
+from app.models import ExternalData, Phase, Submission, SubmissionStatus, User
 from app.services import challenges as challenges_service
 from app.services import submissions as submissions_service
 from app.services import teams as teams_service
@@ -14,7 +17,11 @@ from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep,
 from app.web.guards import OwnSubmission
 from app.web.rendering import redirect, render
 from app.web.routing import TransactionRoute
+from app.web.status_watch import wait_for_change
 from app.web.uploads import receive_upload, submit_upload
+
+STATUS_POLL_SECONDS = 25
+"""How long the status card's request waits for a change; under htmx's 30 s fallback."""
 
 router = APIRouter(tags=["submissions"], route_class=TransactionRoute)
 
@@ -188,15 +195,24 @@ def submission_page(
 @router.get(
     "/submissions/{submission_id}/status", response_class=HTMLResponse, name="submission_status"
 )
-def submission_status(
+async def submission_status(
     request: Request,
     submission: OwnSubmission,
     session: SessionDep,
     settings: SettingsDep,
     user: UserDep,
+    since: SubmissionStatus | None = None,
 ) -> Response:
-    """Return the live status card (polled by htmx until the submission is settled)."""
-    return render(
+    """Return the live status card once its status differs from `since` (a long poll that
+    htmx repeats until the submission is settled)."""
+    await wait_for_change(request, session, submission, STATUS_POLL_SECONDS, since)
+    return await run_in_threadpool(_status_card, request, session, settings, user, submission)
+
+
+def _status_card(
+    request: Request, session: Session, settings: Settings, user: User, submission: Submission
+) -> Response:
+    response = render(
         request,
         "submissions/_status.html",
         settings=settings,
@@ -207,6 +223,8 @@ def submission_status(
             session=session, challenge=submission.phase.challenge, user=user
         ),
     )
+    session.commit()
+    return response
 
 
 @router.get(
