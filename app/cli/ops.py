@@ -68,6 +68,15 @@ def worker(
         bool, typer.Option(help="Also run the periodic reconciler (single-host setups).")
     ] = False,
     loglevel: Annotated[str, typer.Option()] = "INFO",
+    nice: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=19,
+            help="Lower CPU priority: on a host shared with the site, scoring yields the CPU "
+            "to page requests (0 keeps the normal priority).",
+        ),
+    ] = 10,
 ) -> None:
     """Run a Celery worker (the process is replaced by Celery's own)."""
     from app.config import get_settings
@@ -93,6 +102,7 @@ def worker(
         schedule = get_settings().data_dir / "celerybeat-schedule"
         schedule.parent.mkdir(parents=True, exist_ok=True)
         args += ["--beat", "--schedule", str(schedule)]
+    os.nice(nice)  # kept across the exec, and by every process Celery forks
     _exec_celery(args)
 
 
