@@ -202,7 +202,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, error: DomainError) -> Response:
         if isinstance(error, NotAuthenticated) and _wants_html(request):
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            login = request.app.url_path_for("login_form")
+            return RedirectResponse(f"{login}?next={request.url.path}", status_code=303)
         if not _wants_html(request):
             return _json_error(error)
         return _error_page(request, error.status_code, error.message)

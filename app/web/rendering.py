@@ -1,6 +1,8 @@
 """Render pages with the context every template needs (user, CSRF token, notices)."""
 
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -50,6 +52,24 @@ def render(
 def redirect(url: str) -> RedirectResponse:
     """Redirect after a POST (303, so the browser follows with GET)."""
     return RedirectResponse(url, status_code=303)
+
+
+def redirect_to(
+    request: Request,
+    name: str,
+    /,
+    *,
+    query: Mapping[str, str] | None = None,
+    fragment: str | None = None,
+    **path_params: str | int,
+) -> RedirectResponse:
+    """Redirect after a POST (303) to the named route's path, with a query and a fragment."""
+    url = str(request.app.url_path_for(name, **path_params))
+    if query:
+        url += f"?{urlencode(query)}"
+    if fragment:
+        url += f"#{fragment}"
+    return redirect(url)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

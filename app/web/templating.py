@@ -2,9 +2,12 @@
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import nh3
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -46,7 +49,18 @@ def format_bytes(value: int) -> str:
     return f"{size:.1f} GB"
 
 
+@pass_context
+def path_for(context: Context, name: str, /, **path_params: Any) -> str:
+    """Return the path of the named route, without scheme or host.
+
+    url_for gives absolute URLs, which name the wrong scheme behind a TLS-terminating proxy
+    and would make the cached public pages depend on the host they were first asked from.
+    """
+    return str(context["request"].app.url_path_for(name, **path_params))
+
+
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.globals["path_for"] = path_for
 templates.env.filters["markdown"] = render_markdown
 templates.env.filters["score"] = format_score
 templates.env.filters["utc"] = format_utc

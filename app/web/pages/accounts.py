@@ -21,7 +21,7 @@ from app.web.deps import (
     SettingsDep,
     UserDep,
 )
-from app.web.rendering import redirect, render, safe_next
+from app.web.rendering import redirect, redirect_to, render, safe_next
 from app.web.routing import TransactionRoute
 
 router = APIRouter(tags=["accounts"], route_class=TransactionRoute)
@@ -162,7 +162,7 @@ def logout(request: Request, session: SessionDep) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         sessions_service.end_session(session=session, token=token)
-    response = redirect("/?notice=logged_out")
+    response = redirect_to(request, "home", query={"notice": "logged_out"})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -175,6 +175,7 @@ def forgot_form(request: Request, settings: SettingsDep, user: OptionalUserDep) 
 
 @router.post("/password/forgot", dependencies=[CsrfDep], name="forgot")
 def forgot(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     mailer: MailerDep,
@@ -184,7 +185,7 @@ def forgot(
     accounts_service.request_password_reset(
         session=session, email=email, mailer=mailer, base_url=settings.base_url
     )
-    return redirect("/login?notice=reset_sent")
+    return redirect_to(request, "login_form", query={"notice": "reset_sent"})
 
 
 @router.get("/password/reset/{token}", response_class=HTMLResponse, name="reset_form")
@@ -215,7 +216,7 @@ def reset(
             status_code=422,
         )
     sessions_service.end_all_sessions(session=session, user=user)
-    response = redirect("/login?notice=password_changed")
+    response = redirect_to(request, "login_form", query={"notice": "password_changed"})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -263,7 +264,7 @@ def create_token(
 
 
 @router.post("/account/tokens/{token_id}/revoke", dependencies=[CsrfDep], name="revoke_token")
-def revoke_token(token_id: RowId, session: SessionDep, user: UserDep) -> Response:
+def revoke_token(request: Request, token_id: RowId, session: SessionDep, user: UserDep) -> Response:
     """Revoke one of the user's tokens."""
     api_tokens_service.revoke_token(session=session, user=user, token_id=token_id)
-    return redirect("/account?notice=token_revoked#tokens")
+    return redirect_to(request, "account", query={"notice": "token_revoked"}, fragment="tokens")

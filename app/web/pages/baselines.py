@@ -12,7 +12,7 @@ from app.services import baselines as baselines_service
 from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.guards import OrganizedChallenge, OrganizedPhase
 from app.web.pages.organizer.console import console_page, console_router
-from app.web.rendering import redirect
+from app.web.rendering import redirect_to
 from app.web.uploads import receive_upload
 
 router = console_router()
@@ -94,13 +94,14 @@ def register(
         )
     finally:
         upload.unlink(missing_ok=True)  # moved into storage on success
-    return redirect(f"/organizer/{challenge.slug}/baselines")
+    return redirect_to(request, "organizer_baselines", slug=challenge.slug)
 
 
 @router.post(
     "/{slug}/phases/{phase_slug}/baseline", dependencies=[CsrfDep], name="organizer_baseline_run"
 )
 def run(
+    request: Request,
     phase: OrganizedPhase,
     session: SessionDep,
     user: UserDep,
@@ -114,4 +115,4 @@ def run(
     baselines_service.request_run(
         session=session, phase=phase, model=model, actor=user, enqueue=tasks.baseline
     )
-    return redirect(f"/organizer/{phase.challenge.slug}/baselines")
+    return redirect_to(request, "organizer_baselines", slug=phase.challenge.slug)

@@ -24,7 +24,7 @@ from app.web.deps import (
     get_optional_user,
 )
 from app.web.public_cache import CachedViewDep, PublicView, Rendered
-from app.web.rendering import redirect, render
+from app.web.rendering import redirect_to, render
 from app.web.routing import TransactionRoute
 
 router = APIRouter(tags=["challenges"], route_class=TransactionRoute)
@@ -97,7 +97,7 @@ def register_form(
     challenge = challenges_service.get_challenge(session=session, slug=slug)
     context = _context(session, challenge, user)
     if context["membership"] is not None:
-        return redirect(f"/challenges/{slug}/team")
+        return redirect_to(request, "team", slug=slug)
     return render(
         request, "challenges/register.html", settings=settings, user=user, form={}, **context
     )
@@ -148,7 +148,7 @@ def register(
             status_code=error.status_code,
             **_context(session, challenge, user),
         )
-    return redirect(f"/challenges/{slug}/team?notice={notice}")
+    return redirect_to(request, "team", query={"notice": notice}, slug=slug)
 
 
 @router.get("/challenges/{slug}/team", response_class=HTMLResponse, name="team")
@@ -159,7 +159,7 @@ def team_page(
     challenge = challenges_service.get_challenge(session=session, slug=slug)
     context = _context(session, challenge, user)
     if context["membership"] is None:
-        return redirect(f"/challenges/{slug}/register")
+        return redirect_to(request, "register_form", slug=slug)
     return render(request, "challenges/team.html", settings=settings, user=user, **context)
 
 

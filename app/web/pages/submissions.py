@@ -15,7 +15,7 @@ from app.services import submissions as submissions_service
 from app.services import teams as teams_service
 from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.guards import OwnSubmission
-from app.web.rendering import redirect, render
+from app.web.rendering import redirect, redirect_to, render
 from app.web.routing import TransactionRoute
 from app.web.status_watch import wait_for_change
 from app.web.uploads import receive_upload, submit_upload
@@ -130,7 +130,7 @@ def submit(
             status_code=error.status_code,
             **_submit_context(session, phase, user),
         )
-    location = f"/submissions/{submission.id}"
+    location = str(request.app.url_path_for("submission", submission_id=submission.id))
     if _wants_json(request):
         return JSONResponse({"id": submission.id, "status": submission.status, "url": location})
     return redirect(location)
@@ -245,7 +245,7 @@ def team_submissions(
     context = _submit_context(session, phase, user)
     team = context["team"]
     if team is None:
-        return redirect(f"/challenges/{slug}/register")
+        return redirect_to(request, "register_form", slug=slug)
     submissions = submissions_service.list_team_submissions(session=session, phase=phase, team=team)
     return render(
         request,
@@ -258,10 +258,14 @@ def team_submissions(
 
 
 @router.post("/submissions/{submission_id}/select", dependencies=[CsrfDep], name="select")
-def select(submission: OwnSubmission, session: SessionDep) -> Response:
+def select(request: Request, submission: OwnSubmission, session: SessionDep) -> Response:
     """Make a scored submission the one that counts for the team."""
     submissions_service.select_submission(session=session, submission=submission)
     phase = submission.phase
-    return redirect(
-        f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/submissions?notice=selected"
+    return redirect_to(
+        request,
+        "team_submissions",
+        query={"notice": "selected"},
+        slug=phase.challenge.slug,
+        phase_slug=phase.slug,
     )

@@ -15,7 +15,7 @@ from app.services import teams as teams_service
 from app.web.deps import CsrfDep, RowId, SessionDep, SettingsDep, UserDep
 from app.web.guards import OrganizedChallenge
 from app.web.pages.organizer.console import console_page, console_router
-from app.web.rendering import redirect
+from app.web.rendering import redirect_to
 
 router = console_router()
 
@@ -55,7 +55,7 @@ def create_challenge(
     moderation_service.audit(
         session=session, challenge=challenge, actor=user, action="create challenge", target=slug
     )
-    return redirect(f"/organizer/{slug}/import")
+    return redirect_to(request, "organizer_import", slug=slug)
 
 
 @router.get("/{slug}", response_class=HTMLResponse, name="organizer_dashboard")
@@ -89,6 +89,7 @@ def dashboard(
 
 @router.post("/{slug}/teams/{team_id}/status", dependencies=[CsrfDep], name="organizer_team")
 def team_status(
+    request: Request,
     challenge: OrganizedChallenge,
     team_id: RowId,
     session: SessionDep,
@@ -98,4 +99,4 @@ def team_status(
     """Approve or deny a registration."""
     team = teams_service.get_team(session=session, challenge=challenge, team_id=team_id)
     moderation_service.set_team_status(session=session, team=team, actor=user, status=status)
-    return redirect(f"/organizer/{challenge.slug}#teams")
+    return redirect_to(request, "organizer_dashboard", fragment="teams", slug=challenge.slug)

@@ -17,7 +17,7 @@ from app.services.dataset_upload import unpack_dataset
 from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, UserDep
 from app.web.guards import OrganizedChallenge, OrganizedPhase
 from app.web.pages.organizer.console import console_page, console_router
-from app.web.rendering import redirect
+from app.web.rendering import redirect_to
 from app.web.uploads import receive_upload
 
 router = console_router()
@@ -86,7 +86,7 @@ def settings_save(
         action="edit challenge",
         target=challenge.slug,
     )
-    return redirect(f"/organizer/{challenge.slug}")
+    return redirect_to(request, "organizer_dashboard", slug=challenge.slug)
 
 
 @router.get(
@@ -152,16 +152,18 @@ def phase_save(
         action="edit phase",
         target=phase.slug,
     )
-    return redirect(f"/organizer/{phase.challenge.slug}")
+    return redirect_to(request, "organizer_dashboard", slug=phase.challenge.slug)
 
 
 @router.post(
     "/{slug}/phases/{phase_slug}/publish", dependencies=[CsrfDep], name="organizer_publish"
 )
-def publish(phase: OrganizedPhase, session: SessionDep, user: UserDep) -> Response:
+def publish(
+    request: Request, phase: OrganizedPhase, session: SessionDep, user: UserDep
+) -> Response:
     """Make the phase's leaderboard public."""
     moderation_service.publish_leaderboard(session=session, phase=phase, actor=user)
-    return redirect(f"/challenges/{phase.challenge.slug}/phases/{phase.slug}/leaderboard")
+    return redirect_to(request, "leaderboard", slug=phase.challenge.slug, phase_slug=phase.slug)
 
 
 @router.get("/{slug}/import", response_class=HTMLResponse, name="organizer_import")

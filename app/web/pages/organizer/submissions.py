@@ -13,14 +13,16 @@ from app.services import moderation as moderation_service
 from app.web.deps import CsrfDep, SessionDep, SettingsDep, StorageDep, TasksDep, UserDep
 from app.web.guards import OrganizedPhase, OrganizedSubmission
 from app.web.pages.organizer.console import console_page, console_router
-from app.web.rendering import redirect
+from app.web.rendering import redirect_to
 
 router = console_router()
 
 
-def _back_to_submissions(submission: Submission) -> Response:
+def _back_to_submissions(request: Request, submission: Submission) -> Response:
     phase = submission.phase
-    return redirect(f"/organizer/{phase.challenge.slug}/phases/{phase.slug}/submissions")
+    return redirect_to(
+        request, "organizer_submissions", slug=phase.challenge.slug, phase_slug=phase.slug
+    )
 
 
 def _utc_day(day: str) -> tuple[datetime, datetime] | None:
@@ -77,13 +79,17 @@ def submissions(
     "/submissions/{submission_id}/rescore", dependencies=[CsrfDep], name="organizer_rescore"
 )
 def rescore_one(
-    submission: OrganizedSubmission, session: SessionDep, user: UserDep, tasks: TasksDep
+    request: Request,
+    submission: OrganizedSubmission,
+    session: SessionDep,
+    user: UserDep,
+    tasks: TasksDep,
 ) -> Response:
     """Score one submission again (it never counts against the team's limits)."""
     moderation_service.rescore(
         session=session, submissions=[submission], actor=user, enqueue=tasks.score
     )
-    return _back_to_submissions(submission)
+    return _back_to_submissions(request, submission)
 
 
 @router.get(
@@ -109,6 +115,7 @@ def rescore_all_confirm(
     "/{slug}/phases/{phase_slug}/rescore", dependencies=[CsrfDep], name="organizer_rescore_all"
 )
 def rescore_all(
+    request: Request,
     phase: OrganizedPhase,
     session: SessionDep,
     user: UserDep,
@@ -116,27 +123,30 @@ def rescore_all(
     expected: Annotated[int, Form()],
 ) -> Response:
     """Rescore every scored or failed submission of the phase (after the confirmation)."""
-    base = f"/organizer/{phase.challenge.slug}/phases/{phase.slug}"
+    slug, phase_slug = phase.challenge.slug, phase.slug
     targets = moderation_service.rescorable(session=session, phase=phase)
     if len(targets) != expected:
-        return redirect(f"{base}/rescore")
+        return redirect_to(request, "organizer_rescore_confirm", slug=slug, phase_slug=phase_slug)
     moderation_service.rescore(
         session=session, submissions=targets, actor=user, enqueue=tasks.score
     )
-    return redirect(f"{base}/submissions")
+    return redirect_to(request, "organizer_submissions", slug=slug, phase_slug=phase_slug)
 
 
 @router.post("/submissions/{submission_id}/cancel", dependencies=[CsrfDep], name="organizer_cancel")
-def cancel(submission: OrganizedSubmission, session: SessionDep, user: UserDep) -> Response:
+def cancel(
+    request: Request, submission: OrganizedSubmission, session: SessionDep, user: UserDep
+) -> Response:
     """Cancel a queued submission."""
     moderation_service.cancel(session=session, submission=submission, actor=user)
-    return _back_to_submissions(submission)
+    return _back_to_submissions(request, submission)
 
 
 @router.post(
     "/submissions/{submission_id}/moderate", dependencies=[CsrfDep], name="organizer_moderate"
 )
 def moderate(
+    request: Request,
     submission: OrganizedSubmission,
     session: SessionDep,
     user: UserDep,
@@ -147,7 +157,7 @@ def moderate(
     moderation_service.set_visibility(
         session=session, submission=submission, actor=user, action=action, reason=reason
     )
-    return _back_to_submissions(submission)
+    return _back_to_submissions(request, submission)
 
 
 @router.get("/submissions/{submission_id}/archive", name="organizer_archive")
