@@ -33,7 +33,7 @@ from app.web import api
 from app.web.deps import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from app.web.middleware import CONTENT_SECURITY_POLICY, LimitBodySize, SecurityHeaders
 from app.web.pages import accounts, baselines, challenges, organizer, submissions
-from app.web.public_cache import RenderedViews, SharedRenders, StampReader
+from app.web.public_cache import KnownView, RenderedViews, SharedRenders, StampReader, StoredViews
 from app.web.status_watch import StatusWatcher
 from app.web.templating import templates
 
@@ -81,11 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    app.state.public_views = RenderedViews()
+    app.state.public_views = RenderedViews[bytes]()
+    app.state.known_views = RenderedViews[KnownView]()
     app.state.stamps = StampReader()
     app.state.public_renders = SharedRenders()
     registry, request_latency = make_registry()
     app.state.metrics = registry
+    app.add_middleware(StoredViews)  # innermost: stored views still get every header
     app.add_middleware(
         SecurityHeaders, csrf_cookie=CSRF_COOKIE, secure_cookies=settings.secure_cookies
     )

@@ -31,8 +31,8 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-def views(app) -> RenderedViews:
-    stored: RenderedViews = app.state.public_views
+def views(app) -> RenderedViews[bytes]:
+    stored: RenderedViews[bytes] = app.state.public_views
     return stored
 
 
@@ -206,7 +206,7 @@ def test_an_unknown_phase_is_still_404(client, board):
 
 
 def test_stored_views_are_bounded():
-    stored = RenderedViews(max_entries=3)
+    stored = RenderedViews[bytes](max_entries=3)
     for index in range(5):
         stored.put(index, b"x")
     assert len(stored) == 3
@@ -360,3 +360,45 @@ def test_challenge_stamps_read_and_built_from_objects_agree(board, session):
     read = challenges_service.read_challenge_stamp(session=session, slug="wsss4luad")
     assert read == challenges_service.challenge_stamp_of(phase.challenge)
     assert challenges_service.read_challenge_stamp(session=session, slug="nope") is None
+
+
+def test_a_stored_view_is_served_before_routing(app, client, board, monkeypatch):
+    from app.web import public_cache
+
+    first = client.get(PAGE)
+    api_first = client.get(API)
+    routed = []
+    original = public_cache.CachedView.__call__
+
+    async def counting(self, view, render):
+        routed.append(view)
+        return await original(self, view, render)
+
+    monkeypatch.setattr(public_cache.CachedView, "__call__", counting)
+    again, api_again = client.get(PAGE), client.get(API)
+    assert routed == []  # neither reached its route
+    assert (again.content, api_again.content) == (first.content, api_first.content)
+    assert again.headers["content-type"] == "text/html; charset=utf-8"
+    assert api_again.headers["content-type"] == "application/json"
+    assert "x-content-type-options" in again.headers
+    metrics = client.get("/metrics").text
+    assert 'route="/challenges/{slug}/phases/{phase_slug}/leaderboard"' in metrics
+    assert 'route="unmatched"' not in metrics
+
+
+def test_a_caller_with_a_session_or_token_always_reaches_the_route(client, board, monkeypatch):
+    from app.web import public_cache
+
+    client.get(PAGE)
+    client.get(API)
+    routed = []
+    original = public_cache.CachedView.__call__
+
+    async def counting(self, view, render):
+        routed.append(view)
+        return await original(self, view, render)
+
+    monkeypatch.setattr(public_cache.CachedView, "__call__", counting)
+    client.get(PAGE, headers={"Cookie": "wsss_session=forged"})
+    assert client.get(API, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert routed == [None, None]  # both reached their routes, and neither was shared
