@@ -16,7 +16,7 @@ import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db import transaction
@@ -185,7 +185,7 @@ class Heartbeat:
                 runs_service.heartbeat(
                     session=session, kind=self.job.kind, run_id=self.run_id, task_id=self.task_id
                 )
-        except (OperationalError, DBAPIError):
+        except SQLAlchemyError:
             # A missed heartbeat only brings the reconciler's timeout nearer; the run goes on.
             logger.warning("%s %s: heartbeat not recorded", self.job.noun, self.run_id)
 

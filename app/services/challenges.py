@@ -23,6 +23,7 @@ from app.models import (
     Phase,
     PhaseState,
     RegistrationMode,
+    TeamStatus,
     User,
 )
 from app.scoring import GroundTruthError, GroundTruthFolder, prepare_ground_truth
@@ -309,7 +310,7 @@ def data_archive_key(*, session: Session, phase: Phase, user: User) -> str:
         membership = teams_service.get_membership(
             session=session, challenge=phase.challenge, user=user
         )
-        if membership is None or membership.team.status != "approved":
+        if membership is None or membership.team.status != TeamStatus.APPROVED:
             raise PermissionDenied("the data is for approved participants; register a team first")
         if phase_state(phase) == PhaseState.UPCOMING:
             raise PermissionDenied("the phase has not started; its data is released when it opens")

@@ -15,12 +15,23 @@ from sqlalchemy.orm import Session
 
 from app.db import after_commit, utcnow
 from app.errors import Conflict, InvalidInput, PermissionDenied
-from app.models import AuditEntry, Challenge, Phase, Submission, SubmissionStatus, Team, User
+from app.models import (
+    AuditEntry,
+    Challenge,
+    LeaderboardVisibility,
+    ModerationAction,
+    Phase,
+    Submission,
+    SubmissionStatus,
+    Team,
+    User,
+)
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
 from app.services import runs as runs_service
 from app.services import scoring_runs as scoring_runs_service
 from app.services import teams as teams_service
+from app.services.choices import parse_choice
 
 RESCORABLE = (SubmissionStatus.SCORED, SubmissionStatus.FAILED)
 
@@ -77,12 +88,12 @@ def rescore(
     """Queue scored or failed submissions again; returns their ids. Limits are untouched."""
     ids = []
     for candidate in submissions:
-        submission = runs_service.locked(session, Submission, candidate.id)
+        submission = runs_service.locked(session=session, model=Submission, row_id=candidate.id)
         if submission is None or submission.status not in RESCORABLE:
             continue
         if submission.status == SubmissionStatus.FAILED:
             submission.quota_exempt = True  # it had given its quota back; rescoring is free
-        runs_service.requeue(scoring_runs_service.SCORING_RUN, submission, fresh=True)
+        runs_service.requeue(kind=scoring_runs_service.SCORING_RUN, run=submission, fresh=True)
         submission.miou = None
         submission.iou_tumor = submission.iou_stroma = submission.iou_normal = None
         submission.result = None
@@ -121,7 +132,9 @@ def list_submissions(
             Team.name.icontains(team_name, autoescape=True)
         )
     if status:
-        query = query.where(Submission.status == status)
+        query = query.where(
+            Submission.status == parse_choice(SubmissionStatus, status, field="status")
+        )
     if created_from is not None:
         query = query.where(Submission.created_at >= created_from)
     if created_before is not None:
@@ -143,7 +156,7 @@ def rescorable(*, session: Session, phase: Phase) -> list[Submission]:
 def cancel(*, session: Session, submission: Submission, actor: User) -> None:
     """Cancel a queued submission (it then counts against no limit)."""
     # Under the row lock, so a worker's claim cannot interleave.
-    locked = runs_service.locked(session, Submission, submission.id)
+    locked = runs_service.locked(session=session, model=Submission, row_id=submission.id)
     if locked is None or locked.status != SubmissionStatus.QUEUED:
         raise Conflict(f"only queued submissions can be cancelled; this one is {submission.status}")
     submission.status = SubmissionStatus.CANCELLED
@@ -158,22 +171,23 @@ def cancel(*, session: Session, submission: Submission, actor: User) -> None:
 
 
 def set_visibility(
-    *, session: Session, submission: Submission, actor: User, action: str, reason: str = ""
+    *,
+    session: Session,
+    submission: Submission,
+    actor: User,
+    action: ModerationAction | str,
+    reason: str = "",
 ) -> None:
     """Hide, unhide, disqualify or requalify a submission (a reason is required to remove)."""
-    if action in ("hide", "disqualify") and not reason.strip():
+    action = parse_choice(ModerationAction, action, field="action")
+    removes = action in (ModerationAction.HIDE, ModerationAction.DISQUALIFY)
+    if removes and not reason.strip():
         raise InvalidInput({"reason": "give a reason; the team and the audit log will see it"})
-    if action == "hide":
-        submission.hidden = True
-    elif action == "unhide":
-        submission.hidden = False
-    elif action == "disqualify":
-        submission.disqualified = True
-    elif action == "requalify":
-        submission.disqualified = False
+    if action in (ModerationAction.HIDE, ModerationAction.UNHIDE):
+        submission.hidden = action == ModerationAction.HIDE
     else:
-        raise InvalidInput({"action": "use hide, unhide, disqualify or requalify"})
-    if action in ("hide", "disqualify"):
+        submission.disqualified = action == ModerationAction.DISQUALIFY
+    if removes:
         submission.moderation_reason = reason.strip()
     elif not submission.hidden and not submission.disqualified:
         submission.moderation_reason = ""
@@ -200,7 +214,9 @@ def set_team_status(*, session: Session, team: Team, actor: User, status: str) -
 def publish_leaderboard(*, session: Session, phase: Phase, actor: User) -> None:
     """Make a phase's leaderboard public (for example once the phase has ended)."""
     previous = phase.leaderboard_visibility
-    challenges_service.configure_phase(session=session, phase=phase, visibility="public")
+    challenges_service.configure_phase(
+        session=session, phase=phase, visibility=LeaderboardVisibility.PUBLIC
+    )
     audit(
         session=session,
         challenge=phase.challenge,

@@ -28,9 +28,10 @@ from sqlalchemy import CursorResult, ScalarResult, inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.models import PENDING_RUN_STATUSES
 
-PENDING = ("queued", "running")
-"""The states every kind of run shares; each kind spells them with its own StrEnum."""
+PENDING = tuple(str(status) for status in PENDING_RUN_STATUSES)
+"""Where a run is not settled; every kind spells these states alike, with its own StrEnum."""
 
 Status = TypeVar("Status", bound=StrEnum)
 
@@ -76,7 +77,7 @@ class RunKind(Generic[Run]):
     """Called when the run becomes done or failed."""
 
 
-def locked(session: Session, model: type[Row], row_id: int) -> Row | None:
+def locked(*, session: Session, model: type[Row], row_id: int) -> Row | None:
     """Re-read a row under a row lock, so that no claim or settlement interleaves."""
     # OF the table: PostgreSQL refuses to lock the outer-joined rows of eager loads.
     return session.get(model, row_id, with_for_update={"of": model}, populate_existing=True)
@@ -98,7 +99,7 @@ def claim(
     task_id: str | None = None,
 ) -> Run | None:
     """Start an attempt of a run for message `task_id`; None when there is nothing to do."""
-    run = locked(session, kind.model, run_id)
+    run = locked(session=session, model=kind.model, row_id=run_id)
     if run is None or run.status not in PENDING:
         return None
     if run.status == "running" and (task_id is None or task_id != run.claimed_task_id):
@@ -142,7 +143,7 @@ def finish(
     record: Callable[[Run], Outcome],
 ) -> Outcome | None:
     """Settle a running run as done and `record` its outcome; None when it was not running."""
-    run = locked(session, kind.model, run_id)
+    run = locked(session=session, model=kind.model, row_id=run_id)
     if run is None or run.status != "running":
         return None
     _settle(kind, run, kind.done, "", utcnow())
@@ -151,7 +152,7 @@ def finish(
 
 def fail(*, session: Session, kind: RunKind[Run], run_id: int, reason: str) -> bool:
     """Record why a pending run cannot complete; False when it was settled already."""
-    run = locked(session, kind.model, run_id)
+    run = locked(session=session, model=kind.model, row_id=run_id)
     if run is None or run.status not in PENDING:
         return False
     _settle(kind, run, "failed", reason, utcnow())
@@ -159,7 +160,7 @@ def fail(*, session: Session, kind: RunKind[Run], run_id: int, reason: str) -> b
 
 
 def requeue(
-    kind: RunKind[Run], run: Run, *, now: datetime | None = None, fresh: bool = False
+    *, kind: RunKind[Run], run: Run, now: datetime | None = None, fresh: bool = False
 ) -> None:
     """Put a run back in the queue for the next message to claim.
 
@@ -217,6 +218,6 @@ def reconcile(
             _settle(kind, run, "failed", kind.timed_out(run.attempts), now)
             failed.append(run.id)
         else:
-            requeue(kind, run, now=now)
+            requeue(kind=kind, run=run, now=now)
             requeued.append(run.id)
     return Reconciliation(resent, requeued, failed)

@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from anyio import to_thread
@@ -31,7 +32,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.db import Session, SessionFactory
+from app.db import Session, SessionFactory, utcnow
 from app.services import challenges as challenges_service
 from app.services import leaderboard as leaderboard_service
 from app.services.challenges import ChallengeStamp
@@ -90,8 +91,10 @@ class SharedRenders:
     renders it and the others, whose keys (the stamp they read after they arrived) are the
     same, take its result instead of rendering it again each. The render reads the
     database after that stamp was read, so what it shows is never older than the stamp.
-    The first request renders in its own task (on its own session), so it cannot end, and
-    close that session, while its render still runs; if it goes away, the others render.
+    The first request renders in its own task, on its own session; its render runs in a
+    worker thread that a cancellation cannot interrupt (anyio delivers it once the thread
+    is done), so that session is never closed under the render. If the first request goes
+    away, a waiter renders instead.
     """
 
     def __init__(self) -> None:
@@ -207,8 +210,8 @@ class PublicView:
     challenge: str
     phase: str | None
     """The leaderboard whose stamp the view follows; None: the challenge page's stamp."""
-    moment: Callable[[Any], Hashable]
-    """What of the current time the view shows, read from its stamp (called with it)."""
+    moment: Callable[[Any, datetime | None], Hashable]
+    """What of the current time the view shows, from its stamp and a time (None: now)."""
     media_type: str
 
 
@@ -236,7 +239,7 @@ class CachedView:
         scope = self._request.scope
         self._state.known_views.put(_request_key(scope), KnownView(view, scope.get("route")))
         views: RenderedViews[bytes] = self._state.public_views
-        key = (view.name, stamp, view.moment(stamp))
+        key = (view.name, stamp, view.moment(stamp, None))
         body = views.get(key)
         if body is not None:
             return Response(body, media_type=view.media_type)
@@ -250,12 +253,16 @@ class CachedView:
         return Response(response.body, response.status_code, media_type=view.media_type)
 
     def _render(self, view: PublicView | None, render: Callable[[], Rendered]) -> Rendered:
+        started = utcnow()
         response, stamp = render()
         if view is not None and stamp is not None:
             # Keyed by the objects it was rendered from, not by the stamp read before: on
-            # PostgreSQL the two reads may see different commits.
-            views: RenderedViews[bytes] = self._state.public_views
-            views.put((view.name, stamp, view.moment(stamp)), bytes(response.body))
+            # PostgreSQL the two reads may see different commits. A render during which a
+            # phase opened or ended may show either moment, so it is not stored at all.
+            moment = view.moment(stamp, None)
+            if moment == view.moment(stamp, started):
+                views: RenderedViews[bytes] = self._state.public_views
+                views.put((view.name, stamp, moment), bytes(response.body))
         self._session.commit()  # no lock may outlive this thread hop (see app.web.routing)
         return response, stamp
 
@@ -319,7 +326,7 @@ class StoredViews:
                 stamp = await state.stamps.read(state.sessions, view.challenge, view.phase)
                 body = None
                 if stamp is not None:
-                    body = state.public_views.get((view.name, stamp, view.moment(stamp)))
+                    body = state.public_views.get((view.name, stamp, view.moment(stamp, None)))
                 if body is not None:
                     scope["route"] = known.route  # for the latency metrics' route label
                     await Response(body, media_type=view.media_type)(scope, receive, send)

@@ -402,3 +402,23 @@ def test_a_caller_with_a_session_or_token_always_reaches_the_route(client, board
     client.get(PAGE, headers={"Cookie": "wsss_session=forged"})
     assert client.get(API, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert routed == [None, None]  # both reached their routes, and neither was shared
+
+
+def test_a_render_during_which_the_phase_ended_is_not_stored(
+    app, client, board, session, monkeypatch
+):
+    from app.web import public_cache
+
+    phase, _ = board
+    phase.leaderboard_visibility = "after_end"
+    phase.ends_at = utcnow() + timedelta(hours=1)
+    session.commit()
+    before, after = utcnow(), utcnow() + timedelta(hours=2)
+    monkeypatch.setattr(public_cache, "utcnow", lambda: before)  # the render began before
+    monkeypatch.setattr(challenges_service, "utcnow", lambda: after)  # and ended after the end
+    stored = len(views(app))
+    assert "Beta" in client.get(PAGE).text
+    assert len(views(app)) == stored  # either moment may be on the page: keep neither
+    monkeypatch.setattr(public_cache, "utcnow", lambda: after)
+    assert client.get(PAGE).context["rows"]  # rendered again, now stored
+    assert len(views(app)) == stored + 1

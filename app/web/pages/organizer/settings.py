@@ -10,7 +10,7 @@ from fastapi import File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from app.errors import InvalidInput
-from app.models import Counting, LeaderboardVisibility
+from app.models import Counting, LeaderboardVisibility, RegistrationMode
 from app.services import challenges as challenges_service
 from app.services import moderation as moderation_service
 from app.services.dataset_upload import unpack_dataset
@@ -56,7 +56,7 @@ def settings_save(
     description_md: Annotated[str, Form()] = "",
     rules_md: Annotated[str, Form()] = "",
     data_md: Annotated[str, Form()] = "",
-    registration_mode: Annotated[str, Form()] = "auto",
+    registration_mode: Annotated[RegistrationMode, Form()] = RegistrationMode.AUTO,
 ) -> Response:
     """Save the challenge's texts and registration mode."""
     try:
