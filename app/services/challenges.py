@@ -3,7 +3,6 @@
 import re
 import uuid
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -275,7 +274,7 @@ def read_challenge_stamp(*, session: Session, slug: str) -> ChallengeStamp | Non
         return None
     width = len(_PAGE_CHALLENGE_COLUMNS)
     phases = (tuple(row[width:]) for row in rows if row[width] is not None)
-    return ChallengeStamp(tuple(rows[0][:width]), _by_id(phases))
+    return ChallengeStamp(tuple(rows[0][:width]), leaderboard_service.phases_by_id(phases))
 
 
 def challenge_stamp_of(challenge: Challenge) -> ChallengeStamp:
@@ -283,15 +282,11 @@ def challenge_stamp_of(challenge: Challenge) -> ChallengeStamp:
     reads for the same database state."""
     return ChallengeStamp(
         tuple(getattr(challenge, column.key) for column in _PAGE_CHALLENGE_COLUMNS),
-        _by_id(
+        leaderboard_service.phases_by_id(
             tuple(getattr(phase, column.key) for column in _PAGE_PHASE_COLUMNS)
             for phase in challenge.phases
         ),
     )
-
-
-def _by_id(phases: Iterable[tuple[Any, ...]]) -> tuple[tuple[Any, ...], ...]:
-    return tuple(sorted(phases, key=lambda values: int(values[0])))
 
 
 def leaderboard_visible(

@@ -144,7 +144,8 @@ class BoardStamp:
         return value
 
 
-def _by_id(phases: Iterable[tuple[Any, ...]]) -> tuple[tuple[Any, ...], ...]:
+def phases_by_id(phases: Iterable[tuple[Any, ...]]) -> tuple[tuple[Any, ...], ...]:
+    """Order phase rows (id first) by id, so that equal stamps compare equal."""
     return tuple(sorted(phases, key=lambda values: int(values[0])))
 
 
@@ -157,7 +158,7 @@ def read_stamp(*, session: Session, challenge_slug: str, phase_slug: str) -> Boa
         .where(Challenge.slug == challenge_slug)
     ).all()
     width = len(_CHALLENGE_COLUMNS)
-    phases = _by_id(tuple(row[width:]) for row in rows)
+    phases = phases_by_id(tuple(row[width:]) for row in rows)
     shown = [values[0] for values in phases if values[1] == phase_slug]
     if not shown:
         return None
@@ -170,7 +171,9 @@ def stamp_of(phase: Phase) -> BoardStamp:
     challenge = phase.challenge
     return BoardStamp(
         tuple(getattr(challenge, column.key) for column in _CHALLENGE_COLUMNS),
-        _by_id(tuple(getattr(each, key) for key in _PHASE_FIELDS) for each in challenge.phases),
+        phases_by_id(
+            tuple(getattr(each, key) for key in _PHASE_FIELDS) for each in challenge.phases
+        ),
         phase.id,
     )
 
