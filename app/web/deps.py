@@ -2,14 +2,13 @@
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from anyio import CancelScope
+from anyio import CancelScope, CapacityLimiter, to_thread
 from fastapi import Depends, Header, Path, Request
-from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.db import Session
@@ -45,14 +44,21 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
         if session.in_transaction():
-            await run_in_threadpool(session.commit)
+            await _outside_the_pool(session.commit)
     except BaseException:
         if session.in_transaction():
             with CancelScope(shield=True):  # a client gone away still gets its rollback
-                await run_in_threadpool(session.rollback)
+                await _outside_the_pool(session.rollback)
         raise
     finally:
         session.close()
+
+
+async def _outside_the_pool(end: Callable[[], None]) -> None:
+    # A transaction left open (an endpoint that raised) may hold the lock that every
+    # thread of the shared pool waits for; ending it must not wait for one of them. Each
+    # call gets a limiter of its own, as FastAPI does for sync dependencies' teardown.
+    await to_thread.run_sync(end, limiter=CapacityLimiter(1))
 
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]

@@ -1,11 +1,11 @@
 """The long poll's watcher: waiters wake when their submission's status changes."""
 
-import asyncio
 import threading
 
 from app.models import Submission, SubmissionStatus
 from app.web.status_watch import StatusWatcher
 from tests.factories import prediction_zip
+from tests.web.test_public_views import run_async
 from tests.workers.conftest import phase_setup, submit
 
 __all__ = ["phase_setup"]  # the fixture, shared with the worker tests
@@ -36,7 +36,7 @@ def test_a_waiter_wakes_when_the_status_changes(sessions, phase_setup, storage, 
         timer.join()
         return unchanged, changed
 
-    unchanged, changed = asyncio.run(scenario())
+    unchanged, changed = run_async(scenario)
     assert unchanged is False
     assert changed is True
 
@@ -51,4 +51,4 @@ def test_a_waiter_that_knows_an_old_status_returns_at_once(
         submission_id = submission.id
     _set_status(sessions, submission_id, SubmissionStatus.SCORED)
     watcher = StatusWatcher(sessions, tick=0.02)
-    assert asyncio.run(watcher.wait(submission_id, "running", timeout=20)) is True
+    assert run_async(lambda: watcher.wait(submission_id, "running", timeout=20)) is True
