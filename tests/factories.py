@@ -1,6 +1,7 @@
 """Builders for masks, ground-truth folders, archives and database rows used across tests."""
 
 import io
+import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -173,3 +174,25 @@ class RecordingTasks:
 
     def baseline(self, run_id: int) -> None:
         self.baseline_runs.append(run_id)
+
+
+def directory_only_zip(entries: int, *, zip64: bool = False, name: bytes = b"00.png") -> bytes:
+    """A zip of `entries` central-directory records and no file data (an archive whose
+    directory alone costs the reader time and memory)."""
+    record = (
+        b"PK\x01\x02"
+        + struct.pack("<HHHHHHIIIHHHHHII", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(name), 0, 0, 0, 0, 0, 0)
+        + name
+    )
+    directory = record * entries
+    if not zip64:
+        end = b"PK\x05\x06" + struct.pack(
+            "<HHHHIIH", 0, 0, min(entries, 0xFFFF), min(entries, 0xFFFF), len(directory), 0, 0
+        )
+        return directory + end
+    record64 = b"PK\x06\x06" + struct.pack(
+        "<QHHIIQQQQ", 44, 45, 45, 0, 0, entries, entries, len(directory), 0
+    )
+    locator = b"PK\x06\x07" + struct.pack("<IQI", 0, len(directory), 1)
+    end = b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return directory + record64 + locator + end

@@ -43,6 +43,8 @@ _ENCRYPTED: Final = 0x1
 _PATCHED_DATA: Final = 0x20
 _STRONG_ENCRYPTION: Final = 0x40
 _SLACK_BYTES: Final = 1 << 20
+_MEMBER_SLACK: Final = 64
+"""Entries beyond two per image (folders, junk files) that an archive may hold."""
 
 Kind = Literal["file", "dir", "symlink", "special"]
 
@@ -59,10 +61,72 @@ class Limits:
     def for_images(cls, sizes: Mapping[str, tuple[int, int]]) -> "Limits":
         """Derive caps with slack: an uncompressed RGBA PNG of each image must still fit."""
         return cls(
-            max_members=2 * len(sizes) + 64,
+            max_members=2 * len(sizes) + _MEMBER_SLACK,
             max_member_bytes={name: png_size_cap(w, h) for name, (w, h) in sizes.items()},
             max_total_bytes=sum(_rgba_png_bytes(w, h) + 4096 for w, h in sizes.values())
             + _SLACK_BYTES,
+        )
+
+
+_EOCD: Final = b"PK\x05\x06"
+_EOCD_BYTES: Final = 22
+_ZIP64_LOCATOR: Final = b"PK\x06\x07"
+_ZIP64_EOCD: Final = b"PK\x06\x06"
+_MAX_COMMENT: Final = 0xFFFF
+_CENTRAL_HEADER_BYTES: Final = 46
+MAX_DIRECTORY_RECORD_BYTES: Final = _CENTRAL_HEADER_BYTES + 1024
+"""What one honest directory record can take: its fixed part, a name of a few hundred
+bytes (a top-level folder and a mask name) and the extra fields that zip tools add."""
+
+
+def _check_declared_directory(path: Path, limits: Limits) -> None:
+    """Refuse an archive whose end record declares more entries, or a larger directory,
+    than the phase can need, before zipfile reads (and builds objects for) the directory.
+
+    Reads at most the last 64 KiB and the zip64 record: constant time and memory whatever
+    the archive declares. An archive without a readable end record is left to zipfile,
+    which names the problem.
+    """
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            tail_start = max(0, size - _EOCD_BYTES - _MAX_COMMENT)
+            handle.seek(tail_start)
+            tail = handle.read()
+            at = tail.rfind(_EOCD)
+            if at < 0 or len(tail) - at < _EOCD_BYTES:
+                return
+            entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+            directory = int.from_bytes(tail[at + 12 : at + 16], "little")
+            locator = tail[at - 20 : at] if at >= 20 else b""
+            if locator[:4] == _ZIP64_LOCATOR:
+                handle.seek(int.from_bytes(locator[8:16], "little"))
+                record = handle.read(56)
+                if record[:4] == _ZIP64_EOCD and len(record) == 56:
+                    entries = int.from_bytes(record[32:40], "little")
+                    directory = int.from_bytes(record[40:48], "little")
+    except OSError:
+        return  # opening it again names the problem
+    if entries > limits.max_members:
+        raise SubmissionRejected(
+            [
+                Problem(
+                    "",
+                    f"the archive holds {entries} entries; at most {limits.max_members} "
+                    f"are accepted for {len(limits.max_member_bytes)} images",
+                )
+            ]
+        )
+    most = limits.max_members * MAX_DIRECTORY_RECORD_BYTES
+    if directory > most:
+        raise SubmissionRejected(
+            [
+                Problem(
+                    "",
+                    f"the archive's directory takes {directory} bytes; {entries} entries "
+                    f"need at most {most}",
+                )
+            ]
         )
 
 
@@ -108,7 +172,9 @@ class Source(Protocol):
 class ZipSource:
     """Entries of a zip archive, read through zipfile without extracting anything."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+        if limits is not None:
+            _check_declared_directory(path, limits)
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError) as error:
@@ -228,7 +294,7 @@ class Submission:
     def __init__(self, path: Path, sizes: Mapping[str, tuple[int, int]]) -> None:
         self.sizes = dict(sizes)
         self.limits = Limits.for_images(sizes)
-        self._source: Source = FolderSource(path) if path.is_dir() else ZipSource(path)
+        self._source: Source = FolderSource(path) if path.is_dir() else ZipSource(path, self.limits)
         try:
             self._by_image = _plan(self._source, self.sizes, self.limits)
         except BaseException:

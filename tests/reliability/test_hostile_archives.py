@@ -15,7 +15,14 @@ from sqlalchemy import select
 
 from app.models import Submission
 from app.services import accounts as accounts_service
-from tests.factories import forged_png_header, make_phase, make_team, make_user, png_bytes
+from tests.factories import (
+    directory_only_zip,
+    forged_png_header,
+    make_phase,
+    make_team,
+    make_user,
+    png_bytes,
+)
 
 SHAPES = {"00.png": (24, 40), "01.png": (32, 40)}  # (height, width), as make_phase builds them
 
@@ -91,6 +98,8 @@ def overlapping_entries() -> bytes:
 
 
 CORPUS = {
+    "directory flood (200,000 records, zip64)": directory_only_zip(200_000, zip64=True),
+    "directory flood (65,535 records)": directory_only_zip(0xFFFF),
     "ratio bomb (forged sizes)": patched(
         zipped(both(**{"01.png": b"\x89PNG" + bytes(900_000)})), "01.png", 20, "<I", 10
     ),

@@ -19,7 +19,13 @@ from app.scoring import (
     check_submission,
     score_path,
 )
-from tests.factories import forged_png_header, png_bytes, write_zip, zip_bytes
+from tests.factories import (
+    directory_only_zip,
+    forged_png_header,
+    png_bytes,
+    write_zip,
+    zip_bytes,
+)
 
 SIZES = {"00.png": (40, 30), "01.png": (25, 50)}
 
@@ -390,3 +396,35 @@ def test_invalid_utf8_name_is_a_refusal_not_a_crash(tmp_path):
     found = check_submission(path, SIZES)
     assert found
     assert found[0].entry == "s.zip"
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_an_archive_declaring_too_many_entries_is_refused_before_its_directory_is_read(
+    tmp_path, monkeypatch, zip64
+):
+    path = tmp_path / "directory.zip"
+    path.write_bytes(directory_only_zip(100_000, zip64=zip64))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the directory was read")
+
+    monkeypatch.setattr(zipfile, "ZipFile", never)
+    [problem] = check_submission(path, SIZES)
+    declared = 100_000 if zip64 else 0xFFFF
+    assert problem.message == (
+        f"the archive holds {declared} entries; at most 68 are accepted for 2 images"
+    )
+
+
+def test_a_directory_larger_than_its_entries_can_need_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "long-names.zip"
+    path.write_bytes(directory_only_zip(3, name=b"x" * 40_000 + b".png"))
+    monkeypatch.setattr(zipfile, "ZipFile", None)  # never reached
+    [problem] = check_submission(path, SIZES)
+    assert problem.message.startswith("the archive's directory takes 120")
+    assert problem.message.endswith("3 entries need at most 72760")
+
+
+def test_an_honest_archive_passes_the_directory_bound(tmp_path):
+    path = write_zip(tmp_path / "ok.zip", masks_for())
+    assert check_submission(path, SIZES) == []
