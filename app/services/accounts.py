@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import after_commit, utcnow
@@ -150,8 +150,8 @@ def request_password_reset(*, session: Session, email: str, mailer: Mailer, base
     after_commit(session, lambda: mailer.send(email_message))
 
 
-def reset_password(*, session: Session, token: str, password: str) -> User:
-    """Set a new password with a valid, unused token; the token is then spent."""
+def reset_password(*, session: Session, token: str, password: str, mailer: Mailer) -> User:
+    """Set a new password with a valid, unused token (see _password_changed for the rest)."""
     reset = session.scalar(
         select(PasswordReset).where(PasswordReset.token_hash == token_digest(token))
     )
@@ -159,9 +159,58 @@ def reset_password(*, session: Session, token: str, password: str) -> User:
         raise InvalidInput({"token": "this reset link is invalid or has expired"})
     check_password_rules(password)
     user = session.get_one(User, reset.user_id)
-    user.password_hash = hash_password(password)
-    reset.used_at = utcnow()
+    _password_changed(session=session, user=user, password=password, mailer=mailer)
     return user
+
+
+def change_password(
+    *, session: Session, user: User, current: str, password: str, mailer: Mailer
+) -> None:
+    """Change a logged-in user's password after checking the current one."""
+    if not verify_password(current, user.password_hash):
+        raise InvalidInput({"current_password": "this is not your current password"})
+    check_password_rules(password)
+    _password_changed(session=session, user=user, password=password, mailer=mailer)
+
+
+def _password_changed(*, session: Session, user: User, password: str, mailer: Mailer) -> None:
+    """Set the password, spend every outstanding reset link and revoke every API token.
+
+    Whoever knew the old password (or held an older link) may have made a token or asked
+    for a link; none of them may outlive the change. The owner is told which tokens went.
+    """
+    now = utcnow()
+    user.password_hash = hash_password(password)
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+    )
+    revoked = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        )
+    )
+    for api_token in revoked:
+        api_token.revoked_at = now
+    listed = "".join(
+        f"\n- {api_token.name or 'unnamed'} ({api_token.prefix}…)" for api_token in revoked
+    )
+    email_message = Email(
+        to=user.email,
+        subject="Your WSSS4LUAD password was changed",
+        body=(
+            f"Hello {user.display_name},\n\nyour password was changed. Every web session "
+            "was logged out and every other password-reset link no longer works.\n\n"
+            + (
+                f"These API tokens were revoked; create new ones on your account page:{listed}"
+                if revoked
+                else "You had no API token to revoke."
+            )
+            + "\n\nIf you did not change it, reset your password at once."
+        ),
+    )
+    after_commit(session, lambda: mailer.send(email_message))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ NOTICES = {
     "logged_out": "You are logged out.",
     "reset_sent": "If an account exists for that address, a reset link is on its way.",
     "password_changed": "Your password was changed. Log in with the new one.",
+    "password_updated": (
+        "Your password was changed: other browsers are logged out, every API token is "
+        "revoked and an email lists them."
+    ),
     "registered": "Your team is registered.",
     "pending": "Your registration waits for the organizers' approval.",
     "joined": "You joined the team.",

@@ -3,6 +3,7 @@
 import json
 
 from app.config import Settings
+from app.services import accounts as accounts_service
 from tests.factories import PASSWORD
 from tests.web.conftest import csrf, log_in, sign_up
 
@@ -208,3 +209,77 @@ def test_api_tokens_are_created_shown_once_and_revoked_from_the_account_page(cli
     )
     assert revoked.status_code == 303
     assert client.get("/api/v1/submissions/999", headers=headers).status_code == 401
+
+
+CHANGED = "Your WSSS4LUAD password was changed"
+
+
+def _outbox(settings: Settings) -> list[dict[str, str]]:
+    folder = settings.data_dir / "outbox"
+    return [json.loads(p.read_text()) for p in sorted(folder.iterdir())] if folder.exists() else []
+
+
+def test_a_reset_revokes_the_api_tokens_and_every_other_link(client, settings, session):
+    sign_up(client)
+    user = accounts_service.get_user_by_email(session=session, email="pat@example.org")
+    token = accounts_service.create_api_token(session=session, user=user, name="cluster")
+    session.commit()
+    client.cookies.clear()
+    for _ in range(2):
+        client.post(
+            "/password/forgot",
+            data={"csrf_token": csrf(client, "/password/forgot"), "email": "pat@example.org"},
+        )
+    links = [
+        line.split(settings.base_url.rstrip("/"))[1]
+        for message in _outbox(settings)
+        for line in message["body"].splitlines()
+        if "/password/reset/" in line
+    ]
+    assert len(links) == 2
+    used = client.post(
+        links[0], data={"csrf_token": csrf(client, links[0]), "password": "a-new-password-1"}
+    )
+    assert used.status_code == 303
+    other = client.post(
+        links[1], data={"csrf_token": csrf(client, links[1]), "password": "another-one-22"}
+    )
+    assert other.status_code == 422  # the older link died with the change
+    api = client.get("/api/v1/submissions/1", headers={"Authorization": f"Bearer {token.secret}"})
+    assert api.status_code == 401
+    [notice] = [m for m in _outbox(settings) if m["subject"] == CHANGED]
+    assert f"cluster ({token.token.prefix}…)" in notice["body"]
+
+
+def test_a_password_change_needs_the_current_one_and_revokes_tokens(client, settings, session):
+    sign_up(client)
+    user = accounts_service.get_user_by_email(session=session, email="pat@example.org")
+    token = accounts_service.create_api_token(session=session, user=user, name="laptop")
+    session.commit()
+    wrong = client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf(client, "/account"),
+            "current_password": "not-my-password",
+            "password": "a-new-password-1",
+        },
+    )
+    assert wrong.status_code == 422
+    assert wrong.context["errors"] == {"current_password": "this is not your current password"}
+    changed = client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf(client, "/account"),
+            "current_password": PASSWORD,
+            "password": "a-new-password-1",
+        },
+    )
+    assert changed.status_code == 303
+    assert changed.headers["location"] == "/account?notice=password_updated"
+    assert client.get("/account").status_code == 200  # this browser stays logged in
+    api = client.get("/api/v1/submissions/1", headers={"Authorization": f"Bearer {token.secret}"})
+    assert api.status_code == 401
+    [notice] = [m for m in _outbox(settings) if m["subject"] == CHANGED]
+    assert "laptop" in notice["body"]
+    client.cookies.clear()
+    assert log_in(client, "pat@example.org", "a-new-password-1").status_code == 303

@@ -70,6 +70,12 @@ MATRIX = {
     ("POST", "/password/reset/{token}"): ("/password/reset/abc", {"password": "x"}, PUBLIC),
     ("GET", "/account"): ("/account", None, SIGNED_IN),
     ("POST", "/account/tokens"): ("/account/tokens", {"name": "t"}, SIGNED_IN),
+    # A wrong current password: refused by the form, not by authorization.
+    ("POST", "/account/password"): (
+        "/account/password",
+        {"current_password": "not-it", "password": "a-new-password-1"},
+        SIGNED_IN,
+    ),
     # Revoking someone else's (here: a missing) token; revoking one's own is in test_accounts.
     ("POST", "/account/tokens/{token_id}/revoke"): (
         "/account/tokens/10000/revoke",

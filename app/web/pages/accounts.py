@@ -200,11 +200,14 @@ def reset(
     token: str,
     session: SessionDep,
     settings: SettingsDep,
+    mailer: MailerDep,
     password: Annotated[str, Form()],
 ) -> Response:
-    """Set the new password and log the account out everywhere."""
+    """Set the new password and log the account out everywhere (its API tokens too)."""
     try:
-        user = accounts_service.reset_password(session=session, token=token, password=password)
+        user = accounts_service.reset_password(
+            session=session, token=token, password=password, mailer=mailer
+        )
     except InvalidInput as error:
         return render(
             request,
@@ -227,6 +230,7 @@ def _account_page(
     settings: SettingsDep,
     user: UserDep,
     new_token: accounts_service.IssuedToken | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Response:
     return render(
         request,
@@ -236,7 +240,35 @@ def _account_page(
         teams=teams_service.list_user_teams(session=session, user=user),
         tokens=api_tokens_service.list_tokens(session=session, user=user),
         new_token=new_token,
+        errors=errors or {},
+        status_code=422 if errors else 200,
     )
+
+
+@router.post("/account/password", dependencies=[CsrfDep], name="change_password")
+def change_password(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    user: UserDep,
+    current_password: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    """Change the password; other browsers are logged out and every API token is revoked."""
+    try:
+        accounts_service.change_password(
+            session=session, user=user, current=current_password, password=password, mailer=mailer
+        )
+    except InvalidInput as error:
+        return _account_page(request, session, settings, user, errors=error.errors)
+    sessions_service.end_all_sessions(session=session, user=user)
+    token = sessions_service.start_session(
+        session=session, user=user, lifetime=timedelta(days=settings.session_max_days)
+    )
+    response = redirect_to(request, "account", query={"notice": "password_updated"})
+    _set_session_cookie(response, token, settings.secure_cookies, settings.session_max_days)
+    return response
 
 
 @router.get("/account", response_class=HTMLResponse, name="account")
