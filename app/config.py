@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     reconcile_every_s: int = Field(default=30, ge=1)
     stale_queued_after_s: int = Field(default=60, ge=1)
 
+    metrics_token: str = ""
+    """Bearer token that /metrics asks for; without one, production serves no metrics."""
+    api_docs: bool = True
+    """Serve /docs and /openapi.json (the API's reference for participants' scripts)."""
+
     email_backend: Literal["console", "file"] = "console"
     email_from: str = "WSSS4LUAD <noreply@localhost>"
 

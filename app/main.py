@@ -1,12 +1,14 @@
 """The web application: `create_app()` builds it, the lifespan opens its resources."""
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 from anyio import to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # forbids; the route below serves the vendored copy instead.
         docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.public_views = RenderedViews[bytes]()
@@ -89,7 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = registry
     app.add_middleware(StoredViews)  # innermost: stored views still get every header
     app.add_middleware(
-        SecurityHeaders, csrf_cookie=CSRF_COOKIE, secure_cookies=settings.secure_cookies
+        SecurityHeaders,
+        csrf_cookie=CSRF_COOKIE,
+        secure_cookies=settings.secure_cookies,
+        strict_transport=settings.secure_cookies,
     )
     app.add_middleware(
         LimitBodySize,
@@ -108,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:
+        if not settings.api_docs:
+            raise StarletteHTTPException(404, "the API reference is not published here")
         response = templates.TemplateResponse(
             request=request, name="api_docs.html", context={"openapi_url": "/openapi.json"}
         )
@@ -134,8 +141,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics(request: Request) -> Response:
-        """Prometheus metrics of this process and of the database."""
+    def metrics(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
+        """Prometheus metrics of this process and of the database, for the scraper only."""
+        if settings.metrics_token:
+            expected = f"Bearer {settings.metrics_token}"
+            if not hmac.compare_digest((authorization or "").encode(), expected.encode()):
+                return PlainTextResponse(
+                    "send the metrics token as 'Authorization: Bearer <token>'",
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        elif settings.environment == "production":
+            return PlainTextResponse("not found", status_code=404)  # set WSSS4LUAD_METRICS_TOKEN
         return Response(generate_latest(request.app.state.metrics), media_type=CONTENT_TYPE_LATEST)
 
     _add_error_handlers(app)

@@ -79,7 +79,12 @@ def test_services_as_the_issue_asks():
     assert "healthcheck" in SERVICES["postgres"] and "healthcheck" in SERVICES["web"]
     devices = SERVICES["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
-    assert "--forwarded-allow-ips" in SERVICES["web"]["command"]
+    command = SERVICES["web"]["command"]
+    trusted = command[command.index("--forwarded-allow-ips") + 1]
+    assert trusted != "*" and trusted.endswith("172.28.0.1}")
+    assert SERVICES["web"]["ports"] == ["${WEB_BIND:-127.0.0.1}:${WEB_PORT:-8000}:8000"]
+    subnet = COMPOSE["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert subnet.endswith("172.28.0.0/16}")
     assert "${WORKER_CONCURRENCY" in " ".join(SERVICES["worker"]["command"])
 
 

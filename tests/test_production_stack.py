@@ -34,6 +34,7 @@ def production_environment(settings: Settings) -> dict[str, str]:
         WSSS4LUAD_DATA_DIR=str(settings.data_dir),
         WSSS4LUAD_EMAIL_BACKEND="file",
         WSSS4LUAD_RECONCILE_EVERY_S="2",
+        WSSS4LUAD_METRICS_TOKEN="scrape-token",
     )
     return env
 
@@ -121,7 +122,10 @@ def test_a_submission_flows_through_the_production_stack(tmp_path):
                     break
                 time.sleep(0.2)
             assert state["status"] == "scored", state
-            metrics = httpx2.get(f"{base}/metrics").text
+            assert httpx2.get(f"{base}/metrics").status_code == 401
+            metrics = httpx2.get(
+                f"{base}/metrics", headers={"Authorization": "Bearer scrape-token"}
+            ).text
             assert 'wsss4luad_submissions{status="scored"} 1.0' in metrics
             assert "wsss4luad_scoring_duration_seconds_count 1.0" in metrics
         finally:

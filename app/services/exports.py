@@ -92,7 +92,7 @@ def submissions_csv(*, session: Session, phase: Phase) -> str:
             [
                 submission.id,
                 _cell(submission.team.name),
-                submission.user.email if submission.user else "",
+                _cell(submission.user.email) if submission.user else "",
                 submission.status,
                 submission.created_at.isoformat(),
                 _cell(submission.method_name),

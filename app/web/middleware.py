@@ -98,10 +98,16 @@ async def _send_413(send: Send, max_bytes: int) -> None:
 class SecurityHeaders:
     """Add the security headers to every response, and give new browsers a CSRF seed."""
 
-    def __init__(self, app: ASGIApp, *, csrf_cookie: str, secure_cookies: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, csrf_cookie: str, secure_cookies: bool, strict_transport: bool
+    ) -> None:
         self.app = app
         self.csrf_cookie = csrf_cookie
         self.secure = secure_cookies
+        # Only a site served over https may tell browsers never to use plain http for it.
+        self.extra = (
+            [(b"strict-transport-security", b"max-age=31536000")] if strict_transport else []
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -124,6 +130,7 @@ class SecurityHeaders:
                     (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"same-origin"),
                     (b"cross-origin-opener-policy", b"same-origin"),
+                    *self.extra,
                 ]
                 if seed is not None:
                     flags = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")

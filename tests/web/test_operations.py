@@ -75,3 +75,32 @@ def test_json_logs_carry_the_bound_context(capsys):
     assert lines[0]["level"] == "info"
     assert lines[1]["event"] == "plain stdlib record"
     assert lines[1]["logger"] == "celery.test"
+
+
+def test_metrics_ask_for_their_token_when_one_is_set(settings):
+    app = create_app(settings.model_copy(update={"metrics_token": "scrape-me"}))
+    with TestClient(app) as test_client:
+        refused = test_client.get("/metrics")
+        wrong = test_client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        scraped = test_client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert (refused.status_code, wrong.status_code) == (401, 401)
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert scraped.status_code == 200
+    assert "wsss4luad_submissions" in scraped.text
+
+
+def test_the_api_reference_can_be_unpublished(settings):
+    app = create_app(settings.model_copy(update={"api_docs": False}))
+    with TestClient(app) as test_client:
+        assert test_client.get("/docs").status_code == 404
+        assert test_client.get("/openapi.json").status_code == 404
+
+
+def test_an_https_site_tells_browsers_to_stay_on_https(settings):
+    app = create_app(settings.model_copy(update={"base_url": "https://wsss4luad.example.org"}))
+    with TestClient(app) as test_client:
+        assert test_client.get("/").headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_a_plain_http_site_sends_no_strict_transport(client):
+    assert "strict-transport-security" not in client.get("/").headers

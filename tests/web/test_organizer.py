@@ -300,3 +300,16 @@ def test_bad_filters_and_limits_are_answered_not_crashed(client, board, storage)
     )
     assert saved.status_code == 422
     assert client.get(f"/organizer/submissions/{rows[0].id}/archive").status_code == 404
+
+
+def test_the_submissions_export_neutralises_a_formula_in_an_email(client, board, session):
+    from app.models import Submission, User
+
+    submitter = session.scalar(select(Submission)).user
+    session.get(User, submitter.id).email = "=cmd@example.org"
+    session.commit()
+    log_in(client, "org@example.org")
+    text = client.get("/organizer/wsss4luad/phases/validation/export/submissions.csv").text
+    emails = {row["submitted_by"] for row in csv.DictReader(io.StringIO(text))}
+    assert "'=cmd@example.org" in emails
+    assert "=cmd@example.org" not in emails
