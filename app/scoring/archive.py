@@ -172,19 +172,18 @@ class Source(Protocol):
 class ZipSource:
     """Entries of a zip archive, read through zipfile without extracting anything."""
 
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+    def __init__(self, path: Path, limits: Limits | None = None, name: str | None = None) -> None:
+        shown = name or path.name  # the name the user gave the file, not a scratch name
         if limits is not None:
             _check_declared_directory(path, limits)
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError) as error:
             raise SubmissionRejected(
-                [Problem(path.name, f"not a readable zip archive ({error})")]
+                [Problem(shown, f"not a readable zip archive ({error})")]
             ) from None
         except OSError as error:
-            raise SubmissionRejected(
-                [Problem(path.name, f"cannot open ({error.strerror})")]
-            ) from None
+            raise SubmissionRejected([Problem(shown, f"cannot open ({error.strerror})")]) from None
 
     def members(self) -> list[Member]:
         """List every entry of the archive directory."""
@@ -291,10 +290,15 @@ class Submission:
     SubmissionRejected with all problems found.
     """
 
-    def __init__(self, path: Path, sizes: Mapping[str, tuple[int, int]]) -> None:
+    def __init__(
+        self, path: Path, sizes: Mapping[str, tuple[int, int]], *, name: str | None = None
+    ) -> None:
+        """`name` is what the user called the file, for messages (default: its own name)."""
         self.sizes = dict(sizes)
         self.limits = Limits.for_images(sizes)
-        self._source: Source = FolderSource(path) if path.is_dir() else ZipSource(path, self.limits)
+        self._source: Source = (
+            FolderSource(path) if path.is_dir() else ZipSource(path, self.limits, name)
+        )
         try:
             self._by_image = _plan(self._source, self.sizes, self.limits)
         except BaseException:
@@ -330,10 +334,12 @@ class Submission:
         self.close()
 
 
-def check_submission(path: Path, sizes: Mapping[str, tuple[int, int]]) -> list[Problem]:
+def check_submission(
+    path: Path, sizes: Mapping[str, tuple[int, int]], *, name: str | None = None
+) -> list[Problem]:
     """Run the structural checks only (names, sizes, headers); return every problem found."""
     try:
-        Submission(path, sizes).close()
+        Submission(path, sizes, name=name).close()
     except SubmissionRejected as rejected:
         more = (
             [Problem("", f"... and {rejected.omitted} more problems")] if rejected.omitted else []

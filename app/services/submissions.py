@@ -84,20 +84,23 @@ def remaining(
 
 
 def precheck_for_team(
-    *, session: Session, phase: Phase, user: User, archive: Path
+    *, session: Session, phase: Phase, user: User, archive: Path, archive_name: str | None = None
 ) -> list[Problem]:
     """Pre-check an archive for a participant whose team may submit to the phase now."""
     team = _submitting_team(session=session, phase=phase, user=user)
     state = challenges_service.phase_state(phase)
     if state != PhaseState.OPEN and not team.is_baseline:
         raise PermissionDenied(f"the phase is {state}; submissions are not accepted now")
-    return precheck_archive(phase=phase, archive=archive)
+    return precheck_archive(phase=phase, archive=archive, archive_name=archive_name)
 
 
-def precheck_archive(*, phase: Phase, archive: Path) -> list[Problem]:
-    """Run the structural checks on an archive (names, sizes, safety) without storing it."""
+def precheck_archive(
+    *, phase: Phase, archive: Path, archive_name: str | None = None
+) -> list[Problem]:
+    """Run the structural checks on an archive (names, sizes, safety) without storing it;
+    problems name the file as `archive_name` (what the user called it)."""
     sizes = {name: (int(w), int(h)) for name, (w, h) in phase.image_sizes.items()}
-    return check_submission(archive, sizes)
+    return check_submission(archive, sizes, name=archive_name)
 
 
 def create_submission(
@@ -141,7 +144,7 @@ def create_submission(
     state = challenges_service.phase_state(phase)
     if state != PhaseState.OPEN and not team.is_baseline:
         raise PermissionDenied(f"the phase is {state}; submissions are not accepted now")
-    problems = precheck_archive(phase=phase, archive=upload)
+    problems = precheck_archive(phase=phase, archive=upload, archive_name=archive_name)
     if problems:
         raise InvalidInput({"file": "\n".join(str(problem) for problem in problems)})
 

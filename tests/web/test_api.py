@@ -224,3 +224,16 @@ def test_a_long_poll_longer_than_thirty_seconds_is_refused(client, phase, sessio
     response = client.get(f"/api/v1/submissions/{submission_id}?wait=31", headers=headers)
     assert response.status_code == 422
     assert "wait" in response.text
+
+
+def test_a_refused_file_is_named_as_its_owner_named_it(client, phase, session, tmp_path):
+    headers = token_for(session, "script@example.org")
+    client.post("/api/v1/challenges/wsss4luad/join", json={"team": "Scripted"}, headers=headers)
+    refused = client.post(
+        "/api/v1/challenges/wsss4luad/phases/validation/submissions",
+        headers=headers,
+        files={"file": ("my predictions.zip", b"this is no zip archive")},
+    )
+    assert refused.status_code == 422
+    [problem] = refused.json()["problems"]
+    assert problem.startswith("my predictions.zip: not a readable zip archive")

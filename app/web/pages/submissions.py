@@ -152,7 +152,11 @@ def precheck(
     upload, _ = receive_upload(file, storage)
     try:
         problems = submissions_service.precheck_for_team(
-            session=session, phase=phase, user=user, archive=upload
+            session=session,
+            phase=phase,
+            user=user,
+            archive=upload,
+            archive_name=file.filename or None,
         )
     finally:
         upload.unlink(missing_ok=True)
