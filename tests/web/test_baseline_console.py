@@ -13,9 +13,10 @@ from tests.web.conftest import csrf, log_in
 def checkpoint_bytes() -> bytes:
     """The shape of what torch.save writes: a zip archive holding <name>/data.pkl."""
     buffer = io.BytesIO()
+    # A fixed timestamp: two calls must give the same bytes, even across a second boundary.
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("mlps/data.pkl", b"\x80\x02}q\x00.")
-        archive.writestr("mlps/data/0", b"\x00" * 64)
+        for name, data in (("mlps/data.pkl", b"\x80\x02}q\x00."), ("mlps/data/0", bytes(64))):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 
