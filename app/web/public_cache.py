@@ -233,14 +233,12 @@ class CachedView:
         """Serve `view` from the stored bytes when current (None: never stored)."""
         if view is None:
             return (await run_in_threadpool(self._render, None, render))[0]
-        stamp = await self._state.stamps.read(self._state.sessions, view.challenge, view.phase)
-        if stamp is None:  # no such challenge or phase: the render answers 404
+        current = await _current(self._state, view)
+        if current is None:  # no such challenge or phase: the render answers 404
             return (await run_in_threadpool(self._render, None, render))[0]
         scope = self._request.scope
         self._state.known_views.put(_request_key(scope), KnownView(view, scope.get("route")))
-        views: RenderedViews[bytes] = self._state.public_views
-        key = (view.name, stamp, view.moment(stamp, None))
-        body = views.get(key)
+        key, body = current
         if body is not None:
             return Response(body, media_type=view.media_type)
         shared: SharedRenders = self._state.public_renders
@@ -265,6 +263,17 @@ class CachedView:
                 views.put((view.name, stamp, moment), bytes(response.body))
         self._session.commit()  # no lock may outlive this thread hop (see app.web.routing)
         return response, stamp
+
+
+async def _current(state: Any, view: PublicView) -> tuple[Hashable, bytes | None] | None:
+    """Read the view's stamp now; return its key and the body stored under that key, or
+    None when the view's challenge or phase does not exist."""
+    stamp = await state.stamps.read(state.sessions, view.challenge, view.phase)
+    if stamp is None:
+        return None
+    key = (view.name, stamp, view.moment(stamp, None))
+    views: RenderedViews[bytes] = state.public_views
+    return key, views.get(key)
 
 
 async def get_cached_view(request: Request, session: SessionDep) -> CachedView:
@@ -322,13 +331,10 @@ class StoredViews:
             state = scope["app"].state
             known: KnownView | None = state.known_views.get(_request_key(scope))
             if known is not None:
-                view = known.view
-                stamp = await state.stamps.read(state.sessions, view.challenge, view.phase)
-                body = None
-                if stamp is not None:
-                    body = state.public_views.get((view.name, stamp, view.moment(stamp, None)))
-                if body is not None:
+                current = await _current(state, known.view)
+                if current is not None and current[1] is not None:
                     scope["route"] = known.route  # for the latency metrics' route label
-                    await Response(body, media_type=view.media_type)(scope, receive, send)
+                    response = Response(current[1], media_type=known.view.media_type)
+                    await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
